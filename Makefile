@@ -1,0 +1,40 @@
+# `make run` and `make test` are the README's two commands; both set up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Users off this machine: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu keeps torch CPU-only.
+TORCH_INDEX_URL ?=
+TORCH_ARGS := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH_ARGS) "torch==2.13.0"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[ml,models,train,dev]"
+	$(BIN)/python -m ml setup-metrics
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/voicebot run
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench.latency
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

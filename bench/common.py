@@ -1,0 +1,71 @@
+"""What the benchmarks share: where the data is, the machine's description, appending to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ml.cli import default_shared
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def shared_dir() -> Path:
+    """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
+    return default_shared()
+
+
+def dev_transcripts() -> dict[str, str]:
+    """File name → reference text for the English dev set."""
+    rows = (shared_dir() / "data" / "speech" / "dev" / "transcripts.tsv").read_text().splitlines()[1:]
+    return dict(row.split("\t", 1) for row in rows if row.strip())
+
+
+def machine() -> str:
+    """One line naming this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def record(title: str, table: str, notes: str = "") -> None:
+    """Append a dated section with the command that produced it to BENCHMARKS.md."""
+    command = "python -m " + " ".join(shlex.quote(a) for a in [_module(), *sys.argv[1:]])
+    section = f"\n## {title}\n\n`{command}` — {dt.date.today().isoformat()}, {machine()}\n\n{table.rstrip()}\n" + (
+        f"\n{notes.rstrip()}\n" if notes else ""
+    )
+    if not BENCHMARKS.exists():
+        BENCHMARKS.write_text("# Benchmarks\n\nEvery table here was written by the command above it.\n")
+    with BENCHMARKS.open("a") as handle:
+        handle.write(section)
+    print(section)
+
+
+def _module() -> str:
+    main = sys.modules["__main__"]
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec else Path(sys.argv[0]).stem
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    def fmt(value: object) -> str:
+        if isinstance(value, float | np.floating):
+            return f"{value:.3f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

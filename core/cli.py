@@ -1,0 +1,188 @@
+"""The ``voicebot`` command: entry points only wire settings to the parts that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.settings import Settings, load_settings
+
+log = logging.getLogger("voicebot")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"voicebot: {message}", file=sys.stderr)
+    return code
+
+
+def _registry(settings: Settings):
+    from ml.registry import Registry
+
+    return Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
+
+
+def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the whole pipeline on local files, loading the models once."""
+    from ml.errors import AudioError, ModelError
+    from ml.loader import ModelCache
+    from ml.pipeline import Pipeline, PipelineOptions
+
+    inputs = [Path(p) for p in args.inputs]
+    missing = [p for p in inputs if not p.is_file()]
+    if missing:
+        return _fail(f"no such file: {missing[0]}")
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = ModelCache(
+        _registry(settings),
+        threads=settings.whisper_threads,
+        compute_type=settings.whisper_compute_type,
+        dry=settings.denoiser_dry,
+    )
+    try:
+        pipeline = Pipeline(
+            cache.denoiser(args.denoiser or settings.denoiser_version),
+            cache.transcriber(args.whisper or settings.whisper_version),
+        )
+    except ModelError as exc:
+        return _fail(str(exc), 3)
+    max_duration = settings.max_duration_s if args.max_duration is None else args.max_duration
+    options = PipelineOptions(
+        denoise=not args.no_denoise,
+        strategy=args.strategy or settings.transcribe_strategy,
+        mix_ratio=settings.mix_ratio,
+        language=args.language,
+        beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad,
+        max_duration_s=max_duration or None,
+    )
+    failed = 0
+    for index, path in enumerate(inputs, 1):
+        prefix = f"[{index}/{len(inputs)}] {path.name}"
+
+        def show(stage: str, prefix: str = prefix) -> None:
+            if not args.quiet:
+                print(f"{prefix}: {stage}…", file=sys.stderr, flush=True)
+
+        try:
+            result = pipeline.process(path, options, on_stage=show)
+        except AudioError as exc:
+            failed += 1
+            print(f"voicebot: {path}: {exc}", file=sys.stderr)
+            continue
+        (out_dir / f"{path.stem}.ogg").write_bytes(result.voice_ogg)
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        work = sum(result.timings_ms.values()) / 1000
+        if not args.quiet:
+            print(
+                f"{prefix}: done, {result.duration_s:.1f} s of audio in {work:.1f} s → "
+                f"{out_dir / path.stem}.ogg, .json",
+                file=sys.stderr,
+            )
+            print(result.transcript.text)
+    return 1 if failed else 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """List model versions and the active ones."""
+    from core.active import active_versions
+
+    registry = _registry(settings)
+    active = active_versions(settings)
+    listing = {
+        family: {
+            "active": active[family],
+            "available": [v.describe() for v in registry.versions(family)],
+        }
+        for family in ("denoiser", "whisper")
+    }
+    if args.json:
+        print(json.dumps(listing, ensure_ascii=False, indent=2))
+        return 0
+    for family, data in listing.items():
+        print(f"{family} (active: {data['active']})")
+        for item in data["available"]:
+            mark = "*" if item["name"] == data["active"] else " "
+            net = "  [needs internet]" if item["needs_internet"] else ""
+            print(f"  {mark} {item['name']:<18} {item['description']}{net}")
+    return 0
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "ml" / "samples" / "noisy_note.ogg"
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """The main job on embedded defaults: bot + worker when a token is set, else a demo on the sample."""
+    if settings.telegram_bot_token is None:
+        print(
+            "No TELEGRAM_BOT_TOKEN is set, so the bot cannot start. To run it: create a bot with @BotFather,\n"
+            "put TELEGRAM_BOT_TOKEN=<token> (and ADMIN_IDS=<your Telegram id>) in .env, then `make run` again.\n"
+            f"Meanwhile, here is the pipeline on the bundled sample ({SAMPLE.name}):\n",
+            file=sys.stderr,
+        )
+        out = Path("var") / "sample-output"
+        demo = argparse.Namespace(
+            inputs=[str(SAMPLE)],
+            out_dir=str(out),
+            denoiser=None,
+            whisper=None,
+            language=None,
+            strategy=None,
+            no_denoise=False,
+            max_duration=None,
+            quiet=False,
+        )
+        return cmd_process(demo, settings)
+    from core.runner import run_all
+
+    return run_all(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicebot", description="Clean and transcribe voice notes.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    process = sub.add_parser("process", help="process local audio files (no Telegram, no Redis)")
+    process.add_argument("inputs", nargs="+", metavar="INPUT")
+    process.add_argument("--out-dir", required=True)
+    process.add_argument("--denoiser", help="denoiser version (default: DENOISER_VERSION)")
+    process.add_argument("--whisper", help="Whisper version (default: WHISPER_VERSION)")
+    process.add_argument("--language", help="language code; default: detect")
+    process.add_argument("--strategy", choices=("original", "denoised", "mix", "best"))
+    process.add_argument("--no-denoise", action="store_true")
+    process.add_argument("--max-duration", type=float, help="seconds; 0 for no limit")
+    process.add_argument("-q", "--quiet", action="store_true")
+    process.set_defaults(func=cmd_process)
+
+    run = sub.add_parser("run", help="run everything on embedded defaults (what `make run` does)")
+    run.set_defaults(func=cmd_run)
+
+    models = sub.add_parser("models", help="list model versions and the active ones")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic's ValidationError: a bad environment variable
+        return _fail(f"bad configuration: {exc}".splitlines()[0] + " (check your environment and .env)")
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Settings, read once from the environment (and ``.env``) into one typed object."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot and the worker. Names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = DEFAULT_API_URL
+    database_url: str = "sqlite+aiosqlite:///var/voicebot.db"
+    redis_url: str | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    storage_dir: Path = Path("var/storage")
+    model_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "voicebot")
+    models_dir: Path | None = None  # extra folder of exported denoiser checkpoints
+
+    denoiser_version: str = "rnnoise"
+    whisper_version: str = "base"
+    transcribe_strategy: Literal["original", "denoised", "mix", "best"] = "original"
+    mix_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    denoiser_dry: float = Field(0.0, ge=0.0, le=1.0)
+    whisper_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    whisper_beam_size: int = Field(5, ge=1, le=10)
+    whisper_vad: bool = False
+    whisper_compute_type: str = "int8"
+
+    max_duration_s: float = Field(1800.0, gt=0)
+    max_file_mb: float = Field(20.0, gt=0)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @cached_property
+    def weights_dirs(self) -> tuple[Path, ...]:
+        from ml.registry import WEIGHTS_DIR
+
+        return (WEIGHTS_DIR, self.models_dir) if self.models_dir else (WEIGHTS_DIR,)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; keyword overrides win over the environment."""
+    return Settings(**overrides)  # type: ignore[arg-type]

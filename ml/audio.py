@@ -1,0 +1,126 @@
+"""Audio I/O with PyAV: decode anything FFmpeg reads to 16 kHz mono float32; encode Telegram voice notes."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import av
+import numpy as np
+import soxr
+
+from ml.errors import EmptyAudio, TooLong, UnsupportedAudio
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+VOICE_SAMPLE_RATE = 48_000
+VOICE_BITRATE = 40_000
+_DECODE_BLOCK = 1 << 20  # resampled samples gathered per block while decoding
+
+
+def probe_duration(path: str | Path) -> float | None:
+    """Return the container's stated duration in seconds, or ``None`` when it does not say."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / 1_000_000
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return None
+
+
+def decode_audio(
+    source: str | Path | bytes, *, sample_rate: int = SAMPLE_RATE, max_duration_s: float | None = None
+) -> np.ndarray:
+    """Decode the first audio stream of ``source`` (a path or the file's bytes) to mono float32.
+
+    Raises ``UnsupportedAudio`` for anything FFmpeg cannot read as audio, ``EmptyAudio`` when no samples
+    come out, and ``TooLong`` as soon as more than ``max_duration_s`` seconds have been decoded.
+    """
+    opened = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    if isinstance(source, bytes) and not source:
+        raise EmptyAudio("the file is empty")
+    if not isinstance(source, bytes) and Path(source).stat().st_size == 0:
+        raise EmptyAudio("the file is empty")
+    try:
+        container = av.open(opened, metadata_errors="ignore")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise UnsupportedAudio("this file is not audio I can read") from exc
+    limit = None if max_duration_s is None else int(max_duration_s * sample_rate)
+    blocks: list[np.ndarray] = []
+    total = 0
+    with container:
+        if not container.streams.audio:
+            raise UnsupportedAudio("this file has no sound track")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    block = out.to_ndarray().reshape(-1)
+                    blocks.append(block)
+                    total += block.size
+                if limit is not None and total > limit:
+                    raise TooLong(total / sample_rate, max_duration_s)  # type: ignore[arg-type]
+            for out in resampler.resample(None):
+                blocks.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError as exc:
+            if total == 0:
+                raise UnsupportedAudio("the audio in this file is damaged") from exc
+            log.warning("decoding stopped early after %.1f s: %s", total / sample_rate, exc)
+    if not blocks:
+        raise EmptyAudio("the file holds no audio")
+    audio = np.concatenate(blocks).astype(np.float32, copy=False)
+    if audio.size == 0:
+        raise EmptyAudio("the file holds no audio")
+    if limit is not None and audio.size > limit:
+        raise TooLong(audio.size / sample_rate, max_duration_s)  # type: ignore[arg-type]
+    np.nan_to_num(audio, copy=False)
+    return audio
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """High-quality resampling of a mono float32 signal (soxr)."""
+    if rate_in == rate_out:
+        return audio
+    return soxr.resample(audio, rate_in, rate_out).astype(np.float32, copy=False)
+
+
+def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE) -> bytes:
+    """Encode mono float32 audio as an OGG/Opus voice note (48 kHz mono), as Telegram's sendVoice wants."""
+    pcm = resample(np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False), sample_rate, VOICE_SAMPLE_RATE)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=VOICE_SAMPLE_RATE, layout="mono")
+        stream.bit_rate = bitrate
+        stream.options = {"application": "voip"}
+        step = 960 * 50  # one second per frame handed to the encoder; it re-buffers into 20 ms packets
+        for start in range(0, pcm.size, step):
+            chunk = pcm[start : start + step]
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = VOICE_SAMPLE_RATE
+            frame.pts = start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write mono float32 audio as 16-bit PCM WAV."""
+    import wave
+
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(sample_rate)
+        handle.writeframes(pcm.tobytes())

@@ -1,0 +1,110 @@
+"""``python -m ml``: the model library's own command line (no bot, Redis or database needed)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm"}
+
+
+def _registry():
+    from ml.registry import WEIGHTS_DIR, Registry
+
+    cache = Path(os.environ.get("MODEL_CACHE_DIR") or Path.home() / ".cache" / "voicebot")
+    extra = os.environ.get("MODELS_DIR")
+    return Registry(cache_dir=cache, weights_dirs=(WEIGHTS_DIR, Path(extra)) if extra else (WEIGHTS_DIR,))
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files as given, and audio files found (recursively, sorted) in the directories given."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {item}")
+    return found
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    """Denoise files or folders into 16 kHz mono WAV files with the same stems."""
+    from ml.audio import decode_audio, write_wav
+    from ml.errors import AudioError
+    from ml.loader import ModelCache
+
+    try:
+        inputs = expand_inputs(args.inputs)
+    except FileNotFoundError as exc:
+        print(f"ml: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    denoiser = ModelCache(_registry(), dry=args.dry).denoiser(args.model)
+    failed = 0
+    for index, path in enumerate(inputs, 1):
+        try:
+            audio = decode_audio(path)
+        except AudioError as exc:
+            print(f"ml: {path}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        write_wav(out_dir / f"{path.stem}.wav", denoiser(audio))
+        print(f"[{index}/{len(inputs)}] {path} → {out_dir / path.stem}.wav", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_setup_metrics(args: argparse.Namespace) -> int:
+    """Copy the DNSMOS models from the shared data folder to where torchmetrics looks for them."""
+    import shutil
+
+    source = Path(args.shared) / "data" / "dnsmos"
+    target = Path.home() / ".torchmetrics" / "DNSMOS"
+    if not source.is_dir():
+        print(f"ml: no DNSMOS models at {source}; DNSMOS scores will be unavailable", file=sys.stderr)
+        return 0
+    for model in source.rglob("*.onnx"):
+        dest = target / model.relative_to(source)
+        if not dest.exists() or dest.stat().st_size != model.stat().st_size:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model, dest)
+    return 0
+
+
+def default_shared() -> Path:
+    """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
+    return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml", description="Denoiser models: use, train, measure.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    denoise = sub.add_parser("denoise", help="denoise audio files or folders to 16 kHz WAV")
+    denoise.add_argument("inputs", nargs="+", metavar="INPUT")
+    denoise.add_argument("--model", required=True, help="denoiser version (see `voicebot models`)")
+    denoise.add_argument("--out-dir", required=True)
+    denoise.add_argument("--dry", type=float, default=0.0, help="share of the input mixed back (0..1)")
+    denoise.set_defaults(func=cmd_denoise)
+    metrics = sub.add_parser("setup-metrics", help="install the DNSMOS models for torchmetrics")
+    metrics.add_argument("--shared", default=str(default_shared()))
+    metrics.set_defaults(func=cmd_setup_metrics)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ml.errors import ModelError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except ModelError as exc:
+        print(f"ml: {exc}", file=sys.stderr)
+        return 3

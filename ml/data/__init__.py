@@ -1,0 +1,1 @@
+"""Training and evaluation data: mixing speech with real and synthetic noise."""

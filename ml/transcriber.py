@@ -1,0 +1,105 @@
+"""Speech to text with faster-whisper (CTranslate2, int8 on the CPU)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# A user's language overrides Whisper's guess when Whisper is less sure than this.
+HINT_CONFIDENCE = 0.8
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def avg_logprob(self) -> float:
+        """Duration-weighted mean log-probability of the segments (−inf when there are none)."""
+        if not self.segments:
+            return float("-inf")
+        weights = np.array([max(s.end - s.start, 0.01) for s in self.segments])
+        values = np.array([s.avg_logprob for s in self.segments])
+        return float((weights * values).sum() / weights.sum())
+
+    def segments_json(self) -> list[dict]:
+        return [asdict(s) for s in self.segments]
+
+
+class Transcriber:
+    """A loaded Whisper model. ``transcribe`` is thread-safe enough for one job at a time per worker."""
+
+    def __init__(self, model_dir: str | Path, *, version: str, threads: int = 2, compute_type: str = "int8") -> None:
+        from faster_whisper import WhisperModel
+
+        self.version = version
+        self.model = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+            local_files_only=True,
+        )
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def choose_language(self, audio: np.ndarray, language: str | None, hint: str | None) -> str | None:
+        """Fixed language wins; otherwise Whisper detects, and a user's hint overrules a shaky guess."""
+        if not self.multilingual:
+            return "en"
+        if language:
+            return language
+        if not hint:
+            return None
+        detected, probability, _ = self.model.detect_language(audio=audio[: 30 * 16_000])
+        if detected != hint and probability < HINT_CONFIDENCE:
+            log.info("language: detected %s (p=%.2f), using the user's %s", detected, probability, hint)
+            return hint
+        return detected
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        hint: str | None = None,
+        beam_size: int = 5,
+        vad: bool = False,
+    ) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio."""
+        chosen = self.choose_language(audio, language, hint)
+        segments, info = self.model.transcribe(
+            audio,
+            language=chosen,
+            beam_size=beam_size,
+            vad_filter=vad,
+            condition_on_previous_text=False,
+        )
+        found = [
+            Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segments if s.text.strip()
+        ]
+        return Transcript(
+            text=" ".join(s.text for s in found).strip(),
+            language=info.language,
+            language_probability=float(info.language_probability),
+            segments=found,
+        )

@@ -1,0 +1,52 @@
+"""Test audio made from the shared dev speech and noise: real speech, known transcripts."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import dev_transcripts, shared_dir
+from ml.audio import SAMPLE_RATE, decode_audio
+from ml.data.synth import mix_at_snr
+
+DEV_NOISE = "kitchen/kitchen_15081206.flac"
+
+
+@cache
+def _utterance(name: str) -> np.ndarray:
+    return decode_audio(shared_dir() / "data" / "speech" / "dev" / name)
+
+
+def dev_speech(seconds: float, speaker: str = "1688") -> tuple[np.ndarray, str]:
+    """Whole dev utterances of one speaker joined (0.3 s gaps) until ``seconds`` is reached; audio and text."""
+    transcripts = dev_transcripts()
+    names = sorted(n for n in transcripts if n.startswith(speaker))
+    pieces, texts, total = [], [], 0
+    gap = np.zeros(int(0.3 * SAMPLE_RATE), dtype=np.float32)
+    for name in names:
+        if total >= seconds * SAMPLE_RATE:
+            break
+        audio = _utterance(name)
+        pieces += [audio, gap]
+        texts.append(transcripts[name])
+        total += audio.size + gap.size
+    return np.concatenate(pieces), " ".join(texts)
+
+
+def dev_noise(n: int) -> np.ndarray:
+    """A held-out real noise recording, cropped or tiled to ``n`` samples."""
+    noise = decode_audio(shared_dir() / "data" / "noise" / "dev" / DEV_NOISE)
+    return np.resize(noise, n)
+
+
+def noisy_speech(seconds: float, snr_db: float = 5.0) -> tuple[np.ndarray, str, np.ndarray]:
+    """(noisy, reference text, clean) for about ``seconds`` of dev speech."""
+    clean, text = dev_speech(seconds)
+    return mix_at_snr(clean, dev_noise(clean.size), snr_db), text, clean
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,113 @@
+"""`voicebot process`, `voicebot models` and `python -m ml denoise`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.audio import decode_audio
+from ml.wer import wer
+
+ROOT = Path(__file__).resolve().parents[2]
+VOICEBOT = [sys.executable, "-m", "core.cli"]
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "MODEL_CACHE_DIR": str(tmp_path.parent / "model-cache"), **env}
+    environment.pop("TELEGRAM_BOT_TOKEN", None)
+    return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)
+
+
+def test_process_noisy_30s_note(noisy_note_30s: tuple[Path, str, float], tmp_path: Path) -> None:
+    note, reference, seconds = noisy_note_30s
+    result = run([*VOICEBOT, "process", str(note), "--out-dir", str(tmp_path)], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    data = json.loads((tmp_path / "noisy_30s.json").read_text())
+    assert {"text", "language", "duration_s", "timings_ms", "models", "segments"} <= set(data)
+    assert data["language"] == "en"
+    assert data["models"] == {"denoiser": "rnnoise", "whisper": "base"}
+    assert set(data["timings_ms"]) == {"decode", "denoise", "transcribe", "encode"}
+    assert data["duration_s"] == pytest.approx(seconds, abs=0.05)
+    error = wer(reference, data["text"])
+    print(f"WER {error:.3f} on {seconds:.1f} s")
+    assert error <= 0.35
+
+    cleaned = decode_audio(tmp_path / "noisy_30s.ogg")
+    assert cleaned.size / 16_000 == pytest.approx(seconds, abs=0.05)
+    assert np.abs(cleaned).max() > 0.01
+    assert "done" in result.stderr  # progress is shown
+
+
+def test_garbage_named_ogg_fails_with_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "note.ogg"
+    garbage.write_bytes(np.random.default_rng(7).bytes(20_000))
+    result = run([*VOICEBOT, "process", str(garbage), "--out-dir", str(tmp_path / "out"), "-q"], tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"voicebot: {garbage}: this file is not audio I can read"]
+    assert not (tmp_path / "out" / "note.json").exists()
+
+
+def test_silence_says_no_speech(tmp_path: Path) -> None:
+    from ml.audio import encode_voice
+
+    silent = tmp_path / "silent.ogg"
+    silent.write_bytes(encode_voice(np.zeros(16_000 * 3, dtype=np.float32)))
+    result = run([*VOICEBOT, "process", str(silent), "--out-dir", str(tmp_path), "-q"], tmp_path)
+    assert result.returncode == 1
+    assert "no speech found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_file_and_unknown_model_are_one_line(tmp_path: Path) -> None:
+    missing = run([*VOICEBOT, "process", "nope.ogg", "--out-dir", str(tmp_path)], tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip() == "voicebot: no such file: nope.ogg"
+    sample = str(ROOT / "ml" / "samples" / "noisy_note.ogg")
+    unknown = run([*VOICEBOT, "process", sample, "--out-dir", str(tmp_path), "--whisper", "huge"], tmp_path)
+    assert unknown.returncode == 3
+    assert "unknown whisper version 'huge'; available: tiny.en, base" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_models_json_lists_versions_and_active(tmp_path: Path) -> None:
+    result = run([*VOICEBOT, "models", "--json"], tmp_path, DENOISER_VERSION="none", WHISPER_VERSION="tiny.en")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["denoiser"]["active"] == "none"
+    assert listing["whisper"]["active"] == "tiny.en"
+    denoisers = {item["name"] for item in listing["denoiser"]["available"]}
+    assert {"none", "rnnoise", "demucs-dns48"} <= denoisers
+    whispers = {item["name"]: item for item in listing["whisper"]["available"]}
+    assert whispers["small"]["needs_internet"] and not whispers["base"]["needs_internet"]
+
+
+def test_ml_denoise_folder_to_wav(shared: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("1688-142285-0000.flac", "1688-142285-0001.flac"):
+        (folder / name).write_bytes((shared / "data" / "speech" / "dev" / name).read_bytes())
+    result = run([sys.executable, "-m", "ml", "denoise", "--model", "rnnoise", str(folder), "--out-dir",
+                  str(tmp_path / "out")], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("1688-142285-0000", "1688-142285-0001"):
+        original = decode_audio(folder / f"{name}.flac")
+        out = decode_audio(tmp_path / "out" / f"{name}.wav")
+        assert out.size == original.size
+
+
+def test_run_without_token_explains_and_processes_the_sample(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*VOICEBOT, "run"], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"} | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "BotFather" in result.stderr
+    data = json.loads((tmp_path / "var" / "sample-output" / "noisy_note.json").read_text())
+    assert wer("there's iron they say in all our blood", " ".join(data["text"].split()[:8])) < 0.3

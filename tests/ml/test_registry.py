@@ -1,0 +1,168 @@
+"""The registry: package weights, split packages joined once, and downloads tested against a local server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from ml.errors import ModelError
+from ml.loader import ModelCache
+from ml.models.demucs import Demucs
+from ml.registry import ModelVersion, Registry, Source
+from tests.ml.test_demucs import published_layout
+
+
+class FileServer:
+    """A local HTTP server: path → (body, headers); counts the requests it answered."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits.append(self.path)
+                if self.path not in server.files:
+                    self.send_error(404)
+                    return
+                body, headers = server.files[self.path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    srv = FileServer()
+    yield srv
+    srv.close()
+
+
+def _published_checkpoint(tmp_path: Path) -> bytes:
+    state = {k: torch.randn(shape) * 0.01 for k, shape in published_layout(48).items()}
+    path = tmp_path / "dns48.th"
+    torch.save(state, path)
+    return path.read_bytes()
+
+
+def test_url_version_downloads_checks_sha256_and_loads(server: FileServer, tmp_path: Path) -> None:
+    body = _published_checkpoint(tmp_path)
+    digest = hashlib.sha256(body).hexdigest()
+    server.files["/denoiser/dns48-test.th"] = (body, {})
+    version = ModelVersion(
+        "demucs-test",
+        "denoiser",
+        Source("url", server.url + "/denoiser/dns48-test.th", sha256=digest[:16]),
+        arch="demucs",
+        config={"hidden": 48},
+    )
+    registry = Registry(cache_dir=tmp_path / "cache", extra=(version,))
+    denoiser = ModelCache(registry).denoiser("demucs-test")
+    assert isinstance(denoiser.model, Demucs)
+    # a second resolve finds the cached, verified file and does not download again
+    registry.resolve(version)
+    assert server.hits == ["/denoiser/dns48-test.th"]
+
+
+def test_checksum_mismatch_leaves_nothing_behind(server: FileServer, tmp_path: Path) -> None:
+    server.files["/bad.th"] = (b"tampered", {})
+    version = ModelVersion("bad", "denoiser", Source("url", server.url + "/bad.th", sha256="00" * 32))
+    registry = Registry(cache_dir=tmp_path / "cache", extra=(version,))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        registry.resolve(version)
+    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_unreachable_url_is_a_model_error(tmp_path: Path) -> None:
+    version = ModelVersion("gone", "denoiser", Source("url", "http://127.0.0.1:9/gone.th"))
+    with pytest.raises(ModelError, match="cannot download"):
+        Registry(cache_dir=tmp_path, extra=(version,)).resolve(version)
+
+
+def test_hub_snapshot_through_hf_endpoint(server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub path of `small` etc.: list the repo's files, fetch the needed ones, check X-Linked-Etag."""
+    files = {
+        "config.json": b"{}",
+        "model.bin": b"weights" * 1000,
+        "tokenizer.json": b"{}",
+        "vocabulary.txt": b"a",
+    }
+    repo, revision = "Systran/faster-whisper-small", "abc123"
+    info = {"sha": revision, "siblings": [{"rfilename": n} for n in [*files, "README.md"]]}
+    server.files[f"/api/models/{repo}/revision/main"] = (json.dumps(info).encode(), {})
+    for name, body in files.items():
+        etag = {"X-Linked-Etag": f'"{hashlib.sha256(body).hexdigest()}"'} if name == "model.bin" else {}
+        server.files[f"/{repo}/resolve/{revision}/{name}"] = (body, etag)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    registry = Registry(cache_dir=tmp_path)
+    path = registry.resolve(registry.get("whisper", "small"))
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == sorted(files)
+    assert (path / "model.bin").read_bytes() == files["model.bin"]
+    assert not any("README" in hit for hit in server.hits)
+
+
+def test_hub_file_with_wrong_etag_is_rejected(
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = "Systran/faster-whisper-medium"
+    info = {"sha": "r1", "siblings": [{"rfilename": "model.bin"}]}
+    server.files[f"/api/models/{repo}/revision/main"] = (json.dumps(info).encode(), {})
+    server.files[f"/{repo}/resolve/r1/model.bin"] = (b"corrupt", {"X-Linked-Etag": '"' + "ab" * 32 + '"'})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    registry = Registry(cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="checksum"):
+        registry.resolve(registry.get("whisper", "medium"))
+
+
+def test_split_package_is_joined_once(tmp_path: Path) -> None:
+    registry = Registry(cache_dir=tmp_path)
+    version = registry.get("whisper", "base")
+    path = registry.resolve(version)
+    parts = [registry_part for registry_part in version.source.parts]
+    from ml.registry import _package_dir
+
+    expected = sum(_package_dir(p).stat().st_size for p in parts)
+    model = path / "model.bin"
+    assert model.stat().st_size == expected
+    assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
+    first = model.stat().st_mtime_ns
+    registry.resolve(version)
+    assert model.stat().st_mtime_ns == first
+
+
+def test_unknown_version_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as info:
+        Registry(cache_dir=tmp_path).get("whisper", "gigantic")
+    assert "tiny.en" in str(info.value) and "base" in str(info.value)
+
+
+def test_exported_checkpoints_register_themselves(tmp_path: Path) -> None:
+    from ml.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "mine.pt", Demucs(hidden=8), arch="demucs", extra={"version": "demucs-mine"})
+    registry = Registry(cache_dir=tmp_path / "cache", weights_dirs=(tmp_path,))
+    assert "demucs-mine" in registry.names("denoiser")
+    denoiser = ModelCache(registry).denoiser("demucs-mine")
+    assert denoiser.version == "demucs-mine"
