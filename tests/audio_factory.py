@@ -22,7 +22,8 @@ def _utterance(name: str) -> np.ndarray:
 def dev_speech(seconds: float, speaker: str = "1688") -> tuple[np.ndarray, str]:
     """Whole dev utterances of one speaker joined (0.3 s gaps) until ``seconds`` is reached; audio and text."""
     transcripts = dev_transcripts()
-    names = sorted(n for n in transcripts if n.startswith(speaker))
+    # the speaker's utterances first, then the other speakers' when more audio is needed
+    names = sorted(transcripts, key=lambda n: (not n.startswith(speaker), n))
     pieces, texts, total = [], [], 0
     gap = np.zeros(int(0.3 * SAMPLE_RATE), dtype=np.float32)
     for name in names:
