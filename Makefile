@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH_ARGS) "torch==2.13.0"
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[ml,models,train,dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[ml,models,train,embedded,dev]"
 	$(BIN)/python -m ml setup-metrics
 	touch $(STAMP)
 

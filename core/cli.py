@@ -142,6 +142,47 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_all(settings)
 
 
+def _need_token(settings: Settings) -> int | None:
+    if settings.telegram_bot_token is None:
+        return _fail("TELEGRAM_BOT_TOKEN is not set (put it in .env; see README)")
+    return None
+
+
+def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot (long polling)."""
+    import asyncio
+
+    from bot.app import run_bot
+
+    if (code := _need_token(settings)) is not None:
+        return code
+    asyncio.run(run_bot(settings))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the arq worker, or with --check exit 0/1 from its health key."""
+    from worker.main import run_worker, worker_healthy
+
+    if args.check:
+        healthy = worker_healthy(settings)
+        print("healthy" if healthy else "unhealthy")
+        return 0 if healthy else 1
+    if (code := _need_token(settings)) is not None:
+        return code
+    run_worker(settings)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the database migrations."""
+    from core.db.migrate import upgrade
+
+    upgrade(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description="Clean and transcribe voice notes.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -158,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--max-duration", type=float, help="seconds; 0 for no limit")
     process.add_argument("-q", "--quiet", action="store_true")
     process.set_defaults(func=cmd_process)
+
+    bot = sub.add_parser("bot", help="run the Telegram bot (long polling)")
+    bot.set_defaults(func=cmd_bot)
+    worker = sub.add_parser("worker", help="run the worker that processes queued notes")
+    worker.add_argument("--check", action="store_true", help="health check: exit 0 if this host's worker is alive")
+    worker.set_defaults(func=cmd_worker)
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=cmd_db)
 
     run = sub.add_parser("run", help="run everything on embedded defaults (what `make run` does)")
     run.set_defaults(func=cmd_run)

@@ -6,6 +6,7 @@ published Demucs checkpoints) loads too when the caller says which architecture 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -30,7 +31,8 @@ def save_checkpoint(
     half: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model`` atomically as a self-describing checkpoint (optionally in half precision)."""
+    """Write ``model`` atomically as a self-describing checkpoint, and its card (the same minus the weights)
+    as ``<path>.json``, which the registry reads without torch."""
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -43,6 +45,16 @@ def save_checkpoint(
         **(extra or {}),
     }
     atomic_torch_save(payload, path)
+    card_fields = {k: v for k, v in payload.items() if k != "state"}
+    atomic_write_text(Path(path).with_suffix(".json"), json.dumps(card_fields, indent=2, ensure_ascii=False))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

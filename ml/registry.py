@@ -9,6 +9,7 @@ exported by ``python -m ml export`` register themselves by lying in a weights fo
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -146,25 +147,27 @@ class Registry:
 
     @staticmethod
     def _scan_weights(dirs: tuple[Path, ...]) -> list[ModelVersion]:
-        from ml.checkpoint import read_checkpoint
-
+        """Exported denoisers: ``<name>.pt`` with its card ``<name>.json`` beside it (read without torch)."""
         found = []
         for folder in dirs:
-            for path in sorted(Path(folder).glob("*.pt")) if Path(folder).is_dir() else []:
+            for card_path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+                checkpoint = card_path.with_suffix(".pt")
+                if not checkpoint.exists():
+                    continue
                 try:
-                    meta = read_checkpoint(path)
-                except ModelError as exc:
-                    log.warning("skipping %s: %s", path, exc)
+                    card = json.loads(card_path.read_text())
+                except ValueError as exc:
+                    log.warning("skipping %s: %s", card_path, exc)
                     continue
                 found.append(
                     ModelVersion(
-                        name=str(meta.get("version") or path.stem),
+                        name=str(card.get("version") or checkpoint.stem),
                         family="denoiser",
-                        source=Source("path", str(path)),
-                        description=str(meta.get("description") or f"trained {meta.get('arch')}"),
-                        licence=str(meta.get("licence") or ""),
-                        arch=meta.get("arch"),
-                        config=dict(meta.get("config") or {}),
+                        source=Source("path", str(checkpoint)),
+                        description=str(card.get("description") or f"trained {card.get('arch')}"),
+                        licence=str(card.get("licence") or ""),
+                        arch=card.get("arch"),
+                        config=dict(card.get("config") or {}),
                     )
                 )
         return found

@@ -1,0 +1,86 @@
+"""The bot's wiring: Bot API client, dispatcher with routers and middlewares, long polling."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import BotCommand, ErrorEvent
+from arq import create_pool
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.handlers import admin, common, voice
+from bot.handlers import settings as settings_handlers
+from bot.middlewares import UserMiddleware
+from core.db.engine import make_engine, make_sessionmaker
+from core.queue import redis_settings
+from core.settings import Settings
+from core.texts import t
+from ml.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot API client for ``TELEGRAM_API_URL`` (Telegram's own server by default)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.telegram_bot_token.get_secret_value(), session=session)
+
+
+async def _temporary_failure(event: ErrorEvent) -> None:
+    """Database or Redis trouble: tell the user to retry instead of failing silently."""
+    log.error("temporary failure while handling an update: %s", event.exception)
+    message = event.update.message
+    if message is not None:
+        sender = message.from_user
+        lang = (sender.language_code or "en")[:2] if sender else "en"
+        await message.reply(t("try_later", lang))
+
+
+def make_dispatcher(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], arq: ArqRedis, registry: Registry
+) -> Dispatcher:
+    """Routers, middlewares and the shared objects handlers receive by name."""
+    dp = Dispatcher(settings=settings, arq=arq, registry=registry)
+    dp.update.outer_middleware(UserMiddleware(sessionmaker))
+    dp.include_routers(
+        common.build_router(),
+        admin.build_router(),
+        settings_handlers.build_router(),
+        voice.build_router(),
+        common.build_fallback(),
+    )
+    dp.errors.register(_temporary_failure, ExceptionTypeFilter(SQLAlchemyError, RedisError, OSError))
+    return dp
+
+
+COMMANDS = [
+    BotCommand(command="start", description="Start"),
+    BotCommand(command="help", description="Help"),
+    BotCommand(command="settings", description="Language, noise removal, reply format"),
+]
+
+
+async def run_bot(settings: Settings) -> None:
+    """Long polling until stopped."""
+    engine = make_engine(settings.database_url)
+    arq = await create_pool(redis_settings(settings.redis_url))
+    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
+    bot = make_bot(settings)
+    dp = make_dispatcher(settings, make_sessionmaker(engine), arq, registry)
+    try:
+        await bot.set_my_commands(COMMANDS)
+        log.info("bot started; Bot API at %s", settings.telegram_api_url)
+        await dp.start_polling(bot, handle_signals=True)
+    finally:
+        await bot.session.close()
+        await arq.aclose()
+        await engine.dispose()

@@ -1,0 +1,38 @@
+"""/start, /help, and the short help for anything that is not audio."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from core.settings import Settings
+from core.texts import t
+
+
+async def start(message: Message, lang: str) -> None:
+    await message.answer(t("start", lang))
+
+
+async def help_(message: Message, lang: str, settings: Settings) -> None:
+    await message.answer(t("help", lang, max_mb=settings.max_file_mb, max_min=settings.max_duration_s / 60))
+
+
+async def not_audio(message: Message, lang: str) -> None:
+    """Stickers, photos, text, other files: a short help."""
+    await message.reply(t("not_audio", lang))
+
+
+def build_router() -> Router:
+    """/start and /help."""
+    router = Router(name="common")
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    return router
+
+
+def build_fallback() -> Router:
+    """Anything no other router took: a short help. Include it last."""
+    router = Router(name="fallback")
+    router.message.register(not_audio)
+    return router

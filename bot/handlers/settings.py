@@ -1,0 +1,98 @@
+"""/settings: transcription language, noise removal, reply mode and interface language, per user."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import User
+from core.db.repo import update_user
+from core.texts import LANGUAGES, pick_language, t
+
+TRANSCRIBE_LANGUAGES = ("auto", "en", "ru", "uk", "de", "fr", "es", "it", "pt", "tr", "pl", "zh", "ja")
+
+
+class SettingsAction(CallbackData, prefix="set"):
+    field: str  # language_menu, language, denoise, reply, ui, back
+    value: str = ""
+
+
+def settings_text(user: User, lang: str) -> str:
+    return t(
+        "settings",
+        lang,
+        language=user.transcribe_language or t("language_auto", lang),
+        denoise=t("on" if user.denoise else "off", lang),
+        reply=t(f"reply_{user.reply_mode}", lang),
+        ui=lang,
+    )
+
+
+def main_keyboard(user: User, lang: str) -> InlineKeyboardMarkup:
+    other_ui = next(code for code in LANGUAGES if code != lang)
+    other_reply = "text" if user.reply_mode == "voice_text" else "voice_text"
+    state = t("on" if user.denoise else "off", lang)
+
+    def button(text: str, field: str, value: str = "") -> list[InlineKeyboardButton]:
+        return [InlineKeyboardButton(text=text, callback_data=SettingsAction(field=field, value=value).pack())]
+
+    rows = [
+        button(t("button_language", lang), "language_menu"),
+        button(t("button_denoise", lang, state=state), "denoise", "0" if user.denoise else "1"),
+        button(t("button_reply", lang, mode=t(f"reply_{user.reply_mode}", lang)), "reply", other_reply),
+        button(t("button_ui", other_ui), "ui", other_ui),
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def language_keyboard(lang: str) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            text=t("language_auto", lang) if code == "auto" else code,
+            callback_data=SettingsAction(field="language", value=code).pack(),
+        )
+        for code in TRANSCRIBE_LANGUAGES
+    ]
+    rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
+    rows.append([InlineKeyboardButton(text=t("button_back", lang), callback_data=SettingsAction(field="back").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def show_settings(message: Message, user: User, lang: str) -> None:
+    await message.answer(settings_text(user, lang), reply_markup=main_keyboard(user, lang))
+
+
+async def language_menu(query: CallbackQuery, lang: str) -> None:
+    assert isinstance(query.message, Message)
+    await query.message.edit_reply_markup(reply_markup=language_keyboard(lang))
+    await query.answer()
+
+
+async def change_setting(
+    query: CallbackQuery, callback_data: SettingsAction, session: AsyncSession, user: User
+) -> None:
+    field, value = callback_data.field, callback_data.value
+    if field == "language" and value in TRANSCRIBE_LANGUAGES:
+        user = await update_user(session, user.id, transcribe_language=None if value == "auto" else value)
+    elif field == "denoise":
+        user = await update_user(session, user.id, denoise=value == "1")
+    elif field == "reply" and value in ("voice_text", "text"):
+        user = await update_user(session, user.id, reply_mode=value)
+    elif field == "ui" and value in LANGUAGES:
+        user = await update_user(session, user.id, ui_language=value)
+    lang = pick_language(user.ui_language, user.telegram_language)
+    assert isinstance(query.message, Message)
+    await query.message.edit_text(settings_text(user, lang), reply_markup=main_keyboard(user, lang))
+    await query.answer(t("saved", lang))
+
+
+def build_router() -> Router:
+    """/settings and its buttons."""
+    router = Router(name="settings")
+    router.message.register(show_settings, Command("settings"))
+    router.callback_query.register(language_menu, SettingsAction.filter(F.field == "language_menu"))
+    router.callback_query.register(change_setting, SettingsAction.filter())
+    return router

@@ -1,0 +1,87 @@
+"""Voice notes and audio in: check limits, record the job, queue it, acknowledge at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from aiogram import Router
+from aiogram.types import Message
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.media import Media, media_of
+from core.db.models import Job, JobStatus, User, utcnow
+from core.db.repo import create_job, queue_position, update_job
+from core.queue import enqueue_note
+from core.settings import Settings
+from core.texts import t
+
+log = logging.getLogger(__name__)
+# A job recorded this long ago but never acknowledged was left by a crashed bot: a redelivery resumes it.
+ACK_GRACE = dt.timedelta(seconds=60)
+
+
+def _limit_error(media: Media, settings: Settings, lang: str) -> tuple[str, str] | None:
+    """(error code, reply) when the file breaks a limit we can see before downloading."""
+    if media.file_size and media.file_size > settings.max_file_mb * 1024 * 1024:
+        size_mb = media.file_size / 1024 / 1024
+        return "too_big", t("too_big", lang, size_mb=size_mb, max_mb=settings.max_file_mb)
+    if media.duration_s and media.duration_s > settings.max_duration_s:
+        minutes = media.duration_s / 60
+        return "too_long", t("too_long", lang, minutes=minutes, max_min=settings.max_duration_s / 60)
+    return None
+
+
+async def audio_message(
+    message: Message, session: AsyncSession, user: User, lang: str, settings: Settings, arq: ArqRedis
+) -> None:
+    media = media_of(message)
+    assert media is not None
+    job, created = await create_job(
+        session,
+        user_id=user.id,
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        kind=media.kind,
+        file_id=media.file_id,
+        file_unique_id=media.file_unique_id,
+        file_size=media.file_size,
+        duration_s=media.duration_s,
+        language_hint=(user.telegram_language or "").split("-")[0] or None,
+        denoise=user.denoise,
+        reply_mode=user.reply_mode,
+    )
+    if not created and (job.status_message_id is not None or utcnow() - job.created_at < ACK_GRACE):
+        log.info("update for message %s delivered again; job %s is already handled", job.key, job.id)
+        return
+    limit = _limit_error(media, settings, lang)
+    if limit is not None:
+        code, reply = limit
+        await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
+        await message.reply(reply)
+        return
+    await _queue(message, session, job, lang, arq)
+
+
+async def _queue(message: Message, session: AsyncSession, job: Job, lang: str, arq: ArqRedis) -> None:
+    position = await queue_position(session, job)
+    status = await message.reply(t("queued", lang, position=position))
+    await update_job(session, job.id, status_message_id=status.message_id)
+    try:
+        await enqueue_note(arq, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id)
+    except (RedisError, OSError, TimeoutError):
+        log.exception("cannot queue job %s", job.id)
+        await update_job(session, job.id, status=JobStatus.failed, error_code="queue_unavailable",
+                         error="the queue (Redis) was unreachable")  # fmt: skip
+        await status.edit_text(t("try_later", lang))
+        return
+    log.info("queued job %s (%s, %s s)", job.id, job.kind, job.duration_s)
+
+
+def build_router() -> Router:
+    """Messages that carry audio."""
+    router = Router(name="voice")
+    router.message.register(audio_message, lambda message: media_of(message) is not None)
+    return router

@@ -1,0 +1,111 @@
+"""Tables: users and their settings, jobs, active model versions, and the admins' audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, dt.datetime: DateTime(timezone=True)}
+
+
+class JobStatus(enum.StrEnum):
+    queued = "queued"
+    downloading = "downloading"
+    denoising = "denoising"
+    transcribing = "transcribing"
+    sending = "sending"
+    done = "done"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.done, JobStatus.failed)
+
+
+class User(Base):
+    """A Telegram user and the settings they chose in /settings."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    telegram_language: Mapped[str | None] = mapped_column(String(16))
+    ui_language: Mapped[str | None] = mapped_column(String(8))  # None: follow Telegram's language_code
+    transcribe_language: Mapped[str | None] = mapped_column(String(8))  # None: detect
+    denoise: Mapped[bool] = mapped_column(default=True)
+    reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")  # or "text"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class Job(Base):
+    """One voice note and everything that happened to it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_file_versions", "file_unique_id", "denoiser_version", "whisper_version", "status"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # "<chat_id>:<message_id>": one job per message
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # voice, audio, video_note, document
+    file_id: Mapped[str] = mapped_column(String(256))
+    file_unique_id: Mapped[str] = mapped_column(String(64))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16), default=JobStatus.queued)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    language_hint: Mapped[str | None] = mapped_column(String(8))
+    denoise: Mapped[bool] = mapped_column(default=True)
+    reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")
+    denoiser_version: Mapped[str | None] = mapped_column(String(256))
+    whisper_version: Mapped[str | None] = mapped_column(String(256))
+    timings_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    result_voice_file_id: Mapped[str | None] = mapped_column(String(256))
+    reused_job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ModelSetting(Base):
+    """The active version of a model family, as an admin last set it."""
+
+    __tablename__ = "model_settings"
+
+    family: Mapped[str] = mapped_column(String(16), primary_key=True)  # "denoiser" or "whisper"
+    version: Mapped[str] = mapped_column(String(256))
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class AuditLog(Base):
+    """What an admin did (or tried to do) and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    allowed: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())

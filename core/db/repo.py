@@ -1,0 +1,178 @@
+"""Repositories: the only code that writes SQL. Each function takes an ``AsyncSession`` and commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db.models import AuditLog, Job, JobStatus, ModelSetting, User, utcnow
+
+UNFINISHED = (
+    JobStatus.queued,
+    JobStatus.downloading,
+    JobStatus.denoising,
+    JobStatus.transcribing,
+    JobStatus.sending,
+)
+
+
+async def upsert_user(session: AsyncSession, user_id: int, telegram_language: str | None) -> User:
+    """The user, created on first contact; Telegram's language is refreshed every time."""
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, telegram_language=telegram_language)
+        session.add(user)
+        try:
+            await session.commit()
+        except IntegrityError:  # created concurrently by another update
+            await session.rollback()
+            user = await session.get(User, user_id)
+            assert user is not None
+    elif telegram_language and user.telegram_language != telegram_language:
+        user.telegram_language = telegram_language
+        await session.commit()
+    return user
+
+
+async def update_user(session: AsyncSession, user_id: int, **fields: Any) -> User:
+    """Change a user's settings."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    for name, value in fields.items():
+        setattr(user, name, value)
+    await session.commit()
+    return user
+
+
+def job_key(chat_id: int, message_id: int) -> str:
+    """One job per Telegram message: a redelivered update maps to the same key."""
+    return f"{chat_id}:{message_id}"
+
+
+async def create_job(session: AsyncSession, **fields: Any) -> tuple[Job, bool]:
+    """Insert a job unless one exists for the same message; returns (job, created)."""
+    key = job_key(fields["chat_id"], fields["message_id"])
+    existing = await session.scalar(select(Job).where(Job.key == key))
+    if existing is not None:
+        return existing, False
+    job = Job(key=key, **fields)
+    session.add(job)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        existing = await session.scalar(select(Job).where(Job.key == key))
+        assert existing is not None
+        return existing, False
+    return job, True
+
+
+async def get_job(session: AsyncSession, job_id: int) -> Job | None:
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def update_job(session: AsyncSession, job_id: int, **fields: Any) -> None:
+    """Set fields of a job (status, error, timings...) and commit."""
+    if fields.get("status") in (JobStatus.done, JobStatus.failed) and "finished_at" not in fields:
+        fields["finished_at"] = utcnow()
+    await session.execute(update(Job).where(Job.id == job_id).values(**fields))
+    await session.commit()
+
+
+async def queue_position(session: AsyncSession, job: Job) -> int:
+    """1 + the number of unfinished jobs created before this one."""
+    ahead = await session.scalar(
+        select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED), Job.id < job.id)
+    )
+    return int(ahead or 0) + 1
+
+
+async def find_reusable(
+    session: AsyncSession, *, file_unique_id: str, denoiser: str, whisper: str, denoise: bool, exclude_id: int
+) -> Job | None:
+    """A finished job on the same audio with the same models, whose result can be sent again."""
+    return await session.scalar(
+        select(Job)
+        .where(
+            Job.file_unique_id == file_unique_id,
+            Job.denoiser_version == denoiser,
+            Job.whisper_version == whisper,
+            Job.denoise == denoise,
+            Job.status == JobStatus.done,
+            Job.transcript.is_not(None),
+            Job.id != exclude_id,
+        )
+        .order_by(Job.id.desc())
+        .limit(1)
+    )
+
+
+async def get_active_models(session: AsyncSession, defaults: dict[str, str]) -> dict[str, str]:
+    """The active versions: the admins' choices where set, else ``defaults``."""
+    rows = (await session.scalars(select(ModelSetting))).all()
+    return {**defaults, **{row.family: row.version for row in rows}}
+
+
+async def set_active_model(session: AsyncSession, family: str, version: str, admin_id: int) -> None:
+    """Persist an admin's choice of version and audit it."""
+    row = await session.get(ModelSetting, family)
+    if row is None:
+        session.add(ModelSetting(family=family, version=version, updated_by=admin_id))
+    else:
+        row.version, row.updated_by = version, admin_id
+    session.add(AuditLog(admin_id=admin_id, action=f"set_{family}", detail=version, allowed=True))
+    await session.commit()
+
+
+async def audit(session: AsyncSession, admin_id: int, action: str, detail: str, *, allowed: bool) -> None:
+    session.add(AuditLog(admin_id=admin_id, action=action, detail=detail, allowed=allowed))
+    await session.commit()
+
+
+@dataclass
+class Stats:
+    jobs: int
+    done: int
+    failed: int
+    in_progress: int
+    p50_s: float | None
+    p95_s: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.done + self.failed
+        return self.done / finished if finished else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def job_stats(session: AsyncSession, since: dt.datetime) -> Stats:
+    """Counts and processing-time percentiles of the jobs created since ``since``."""
+    rows = (
+        await session.execute(select(Job.status, Job.started_at, Job.finished_at).where(Job.created_at >= since))
+    ).all()
+    durations = [
+        (finished - started).total_seconds()
+        for status, started, finished in rows
+        if status == JobStatus.done and started and finished
+    ]
+    return Stats(
+        jobs=len(rows),
+        done=sum(1 for r in rows if r.status == JobStatus.done),
+        failed=sum(1 for r in rows if r.status == JobStatus.failed),
+        in_progress=sum(1 for r in rows if r.status in UNFINISHED),
+        p50_s=_percentile(durations, 0.5),
+        p95_s=_percentile(durations, 0.95),
+    )

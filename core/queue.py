@@ -1,0 +1,34 @@
+"""The contract between bot and worker: the job function's name, its deterministic id, and Redis settings."""
+
+from __future__ import annotations
+
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job as ArqJob
+
+JOB_FUNCTION = "process_note"
+QUEUE_NAME = "voicebot:queue"
+HEALTH_CHECK_KEY = "voicebot:health-check"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_settings(url: str | None) -> RedisSettings:
+    """arq's settings for ``url`` (default: a local Redis)."""
+    settings = RedisSettings.from_dsn(url or DEFAULT_REDIS_URL)
+    settings.conn_timeout = 2
+    settings.conn_retries = 1
+    return settings
+
+
+def arq_job_id(chat_id: int, message_id: int) -> str:
+    """Deterministic per Telegram message: arq refuses a second job with the same id."""
+    return f"note:{chat_id}:{message_id}"
+
+
+async def enqueue_note(pool: ArqRedis, *, job_id: int, chat_id: int, message_id: int) -> ArqJob | None:
+    """Queue job ``job_id``; ``None`` when the same message is already queued or its result still kept."""
+    return await pool.enqueue_job(JOB_FUNCTION, job_id, _job_id=arq_job_id(chat_id, message_id), _queue_name=QUEUE_NAME)
+
+
+async def queue_depth(pool: ArqRedis) -> int:
+    """Jobs waiting in the queue (not those running)."""
+    return int(await pool.zcard(QUEUE_NAME))

@@ -1,0 +1,135 @@
+"""Every user-facing string, in English and Russian. ``t(key, lang, **values)`` picks and formats one."""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "ru")
+DEFAULT_LANGUAGE = "en"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "start": {
+        "en": "Hi! Send me a voice note, a round video or an audio file: I will send back the cleaned-up "
+        "voice and the text of what was said.\n\n/settings — language, noise removal, reply format\n/help — help",
+        "ru": "Привет! Пришлите голосовое, кружок или аудиофайл — я верну очищенный от шума голос и текст "
+        "сказанного.\n\n/settings — язык, шумоподавление, формат ответа\n/help — помощь",
+    },
+    "help": {
+        "en": "Send a voice note, round video or audio file (up to {max_mb:.0f} MB and {max_min:.0f} min). "
+        "I remove background noise and transcribe the speech.\n/settings changes the language, noise removal "
+        "and reply format.",
+        "ru": "Пришлите голосовое, кружок или аудиофайл (до {max_mb:.0f} МБ и {max_min:.0f} мин). Я уберу фоновый "
+        "шум и расшифрую речь.\n/settings — язык, шумоподавление и формат ответа.",
+    },
+    "not_audio": {
+        "en": "I only understand voice notes, round videos and audio files. Send me one of those — /help",
+        "ru": "Я понимаю только голосовые, кружки и аудиофайлы. Пришлите что-нибудь из этого — /help",
+    },
+    "queued": {
+        "en": "⏳ Queued, position {position}.",
+        "ru": "⏳ В очереди, позиция {position}.",
+    },
+    "stage_downloading": {"en": "⬇️ Downloading…", "ru": "⬇️ Скачиваю…"},
+    "stage_decoding": {"en": "🎧 Reading the audio…", "ru": "🎧 Читаю аудио…"},
+    "stage_denoising": {"en": "🧹 Removing noise…", "ru": "🧹 Убираю шум…"},
+    "stage_transcribing": {"en": "✍️ Transcribing…", "ru": "✍️ Расшифровываю…"},
+    "stage_encoding": {"en": "📦 Preparing the voice note…", "ru": "📦 Готовлю голосовое…"},
+    "stage_sending": {"en": "📤 Sending…", "ru": "📤 Отправляю…"},
+    "done": {
+        "en": "✅ Done: {duration:.0f} s of audio in {seconds:.1f} s.",
+        "ru": "✅ Готово: {duration:.0f} с аудио за {seconds:.1f} с.",
+    },
+    "done_cached": {
+        "en": "✅ Done: this audio was processed before, here is the result.",
+        "ru": "✅ Готово: это аудио уже обрабатывалось, вот результат.",
+    },
+    "transcript_file": {
+        "en": "The transcript is long, so here it is as a file.",
+        "ru": "Расшифровка длинная, поэтому отправляю её файлом.",
+    },
+    "too_big": {
+        "en": "❌ This file is {size_mb:.1f} MB; I can take files up to {max_mb:.0f} MB. Please send a shorter one.",
+        "ru": "❌ Файл весит {size_mb:.1f} МБ, а я принимаю до {max_mb:.0f} МБ. Пришлите файл поменьше.",
+    },
+    "too_long": {
+        "en": "❌ This note is {minutes:.0f} min long; the limit is {max_min:.0f} min. Please split it.",
+        "ru": "❌ Запись длится {minutes:.0f} мин, а предел — {max_min:.0f} мин. Разделите её, пожалуйста.",
+    },
+    "error_unsupported_audio": {
+        "en": "❌ I could not read this file as audio: it may be damaged or have no sound track.",
+        "ru": "❌ Не получилось прочитать файл как аудио: возможно, он повреждён или в нём нет звука.",
+    },
+    "error_empty_audio": {
+        "en": "❌ This file is empty: there is no audio in it.",
+        "ru": "❌ Файл пустой: в нём нет аудио.",
+    },
+    "error_no_speech": {
+        "en": "🤫 No speech found in this note.",
+        "ru": "🤫 В этой записи не нашлось речи.",
+    },
+    "error_internal": {
+        "en": "❌ Sorry, something went wrong while processing this note. Please try again later.",
+        "ru": "❌ Извините, при обработке записи что-то пошло не так. Попробуйте позже.",
+    },
+    "try_later": {
+        "en": "⚠️ I can't take new notes right now because of a temporary problem. Please send it again in a minute.",
+        "ru": "⚠️ Сейчас не могу принять запись из-за временной неполадки. Пришлите её ещё раз через минуту.",
+    },
+    "settings": {
+        "en": "⚙️ Settings\nTranscription language: {language}\nNoise removal: {denoise}\nReply: {reply}\n"
+        "Interface language: {ui}",
+        "ru": "⚙️ Настройки\nЯзык расшифровки: {language}\nШумоподавление: {denoise}\nОтвет: {reply}\n"
+        "Язык интерфейса: {ui}",
+    },
+    "language_auto": {"en": "automatic", "ru": "автоматически"},
+    "on": {"en": "on", "ru": "вкл"},
+    "off": {"en": "off", "ru": "выкл"},
+    "reply_voice_text": {"en": "voice + text", "ru": "голос + текст"},
+    "reply_text": {"en": "text only", "ru": "только текст"},
+    "button_language": {"en": "🌐 Transcription language", "ru": "🌐 Язык расшифровки"},
+    "button_denoise": {"en": "🧹 Noise removal: {state}", "ru": "🧹 Шумоподавление: {state}"},
+    "button_reply": {"en": "💬 Reply: {mode}", "ru": "💬 Ответ: {mode}"},
+    "button_ui": {"en": "🗣 Interface: English", "ru": "🗣 Интерфейс: русский"},
+    "button_back": {"en": "← Back", "ru": "← Назад"},
+    "saved": {"en": "Saved.", "ru": "Сохранено."},
+    "not_allowed": {
+        "en": "⛔ Not allowed: this command is for the bot's admins.",
+        "ru": "⛔ Нельзя: эта команда только для администраторов бота.",
+    },
+    "models": {
+        "en": "Denoiser: {denoiser} (loaded in worker: on next job)\nAvailable: {denoisers}\n\n"
+        "Whisper: {whisper}\nAvailable: {whispers}",
+        "ru": "Шумодав: {denoiser} (загрузится воркером со следующей задачи)\nДоступны: {denoisers}\n\n"
+        "Whisper: {whisper}\nДоступны: {whispers}",
+    },
+    "model_usage": {
+        "en": "Usage: /{family} <version>\nAvailable: {available}",
+        "ru": "Использование: /{family} <версия>\nДоступны: {available}",
+    },
+    "model_unknown": {
+        "en": "❌ Unknown {family} version “{version}”. Valid: {available}",
+        "ru": "❌ Нет версии {family} «{version}». Доступны: {available}",
+    },
+    "model_set": {
+        "en": "✅ {family} is now {version}; the next job uses it.",
+        "ru": "✅ {family} теперь {version}; следующая задача пойдёт с ней.",
+    },
+    "stats": {
+        "en": "📊 Today: {jobs} jobs, {done} done, {failed} failed, {in_progress} in progress\n"
+        "Success rate: {rate}\nProcessing time p50/p95: {p50} / {p95}\nQueue depth: {depth}",
+        "ru": "📊 Сегодня: {jobs} задач, {done} готово, {failed} с ошибкой, {in_progress} в работе\n"
+        "Успешных: {rate}\nВремя обработки p50/p95: {p50} / {p95}\nВ очереди: {depth}",
+    },
+}
+
+
+def pick_language(ui_language: str | None, telegram_language: str | None) -> str:
+    """The user's chosen interface language, else Telegram's ``language_code`` if we speak it, else English."""
+    for candidate in (ui_language, (telegram_language or "").split("-")[0].lower()):
+        if candidate in LANGUAGES:
+            return candidate
+    return DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The text ``key`` in ``lang`` (falling back to English), formatted with ``values``."""
+    variants = TEXTS[key]
+    return variants.get(lang, variants[DEFAULT_LANGUAGE]).format(**values)

@@ -1,0 +1,216 @@
+"""A user's path through the real bot and worker, over HTTP, with Redis and a database."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from core.db.models import AuditLog, Job, JobStatus, ModelSetting
+from ml.audio import decode_audio, encode_voice
+from ml.wer import wer
+from tests.audio_factory import noisy_speech
+from tests.e2e.conftest import ADMIN_ID, TOKEN, Stack
+
+USER = 555
+
+
+def send_note(stack: Stack, user: int, audio: np.ndarray | None = None, data: bytes | None = None,
+              language: str | None = "en", **voice_fields: object) -> dict:  # fmt: skip
+    """A user sends a voice note: the file goes to the fake server, the update into the queue."""
+    body = data if data is not None else encode_voice(audio)  # type: ignore[arg-type]
+    stored = stack.telegram.add_file(body)
+    duration = round(audio.size / 16_000) if audio is not None else 3
+    voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
+             "mime_type": "audio/ogg", "file_size": len(body), **voice_fields}  # fmt: skip
+    return stack.telegram.push_message(user, language=language, voice=voice)
+
+
+async def finished(stack: Stack, user: int, count: int = 1) -> None:
+    """Wait until the worker has edited ``count`` status messages of ``user`` to their final state."""
+    fake = stack.telegram
+    await fake.wait_for(
+        lambda: (
+            len({c.params["message_id"] for c in fake.sent("editMessageText", user) if "✅" in c.params["text"]})
+            >= count
+        ),
+        timeout=120,
+    )
+
+
+async def job_for(stack: Stack, update: dict) -> Job:
+    message = update["message"]
+    async with stack.sessionmaker() as session:
+        job = await session.scalar(
+            select(Job).where(Job.chat_id == message["chat"]["id"], Job.message_id == message["message_id"])
+        )
+    assert job is not None
+    return job
+
+
+async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) -> None:
+    noisy, reference, _ = noisy_speech(15.0, snr_db=5.0)
+    pushed_at = time.monotonic()
+    update = send_note(stack, USER, noisy)
+    fake = stack.telegram
+
+    ack = await fake.wait_for(lambda: fake.sent("sendMessage", USER), timeout=10)
+    ack_latency = ack[0].at - pushed_at
+    assert ack[0].params["text"].startswith("⏳ Queued, position 1")
+    assert ack_latency < 1.0, ack_latency
+    assert ack[0].params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+
+    voices = await fake.wait_for(lambda: fake.sent("sendVoice", USER), timeout=120)
+    caption = voices[0].params["caption"]
+    assert wer(reference, caption) <= 0.4, caption
+    cleaned = decode_audio(voices[0].files["voice"])
+    assert cleaned.size == pytest.approx(noisy.size, abs=0.05 * 16_000)
+
+    edits = await fake.wait_for(
+        lambda: [c.params["text"] for c in fake.sent("editMessageText", USER) if "Done" in c.params["text"]]
+    )
+    texts = [c.params["text"] for c in fake.sent("editMessageText", USER)]
+    for stage in ("Downloading", "Removing noise", "Transcribing"):
+        assert any(stage in text for text in texts), texts
+    assert edits
+    assert fake.sent("sendChatAction", USER)
+
+    job = await job_for(stack, update)
+    assert job.status == JobStatus.done
+    assert job.transcript == caption
+    assert job.denoiser_version == "rnnoise" and job.whisper_version == "base"
+    assert {"download", "decode", "denoise", "transcribe", "encode", "total"} <= set(job.timings_ms or {})
+    assert job.language == "en"
+
+
+async def test_admin_switches_whisper_and_next_job_uses_it(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.push_message(ADMIN_ID, text="/whisper tiny.en", entities=[{"type": "bot_command", "offset": 0, "length": 8}])
+    reply = await fake.wait_for(lambda: fake.sent("sendMessage", ADMIN_ID))
+    assert "tiny.en" in reply[0].params["text"] and "next job" in reply[0].params["text"]
+
+    noisy, _, _ = noisy_speech(8.0, snr_db=10.0)
+    update = send_note(stack, USER, noisy)
+    await finished(stack, USER)
+    job = await job_for(stack, update)
+    assert job.whisper_version == "tiny.en"
+    async with stack.sessionmaker() as session:
+        audit = (await session.scalars(select(AuditLog))).all()
+    assert [(a.admin_id, a.action, a.detail, a.allowed) for a in audit] == [(ADMIN_ID, "set_whisper", "tiny.en", True)]
+
+
+async def test_non_admin_cannot_switch_models(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.push_message(USER, text="/whisper tiny.en", entities=[{"type": "bot_command", "offset": 0, "length": 8}])
+    fake.push_message(USER, text="/stats", entities=[{"type": "bot_command", "offset": 0, "length": 6}])
+    replies = await fake.wait_for(lambda: len(fake.sent("sendMessage", USER)) >= 2 and fake.sent("sendMessage", USER))
+    assert all("Not allowed" in r.params["text"] for r in replies)
+    async with stack.sessionmaker() as session:
+        assert (await session.scalars(select(ModelSetting))).all() == []
+        refused = (await session.scalars(select(AuditLog))).all()
+    assert {(a.admin_id, a.allowed) for a in refused} == {(USER, False)}
+
+
+async def test_unknown_version_lists_valid_ones(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.push_message(ADMIN_ID, text="/denoiser magic", entities=[{"type": "bot_command", "offset": 0, "length": 9}])
+    reply = await fake.wait_for(lambda: fake.sent("sendMessage", ADMIN_ID))
+    text = reply[0].params["text"]
+    assert "Unknown denoiser version" in text and "rnnoise" in text and "none" in text
+    fake.push_message(ADMIN_ID, text="/models", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
+    listing = await fake.wait_for(lambda: len(fake.sent("sendMessage", ADMIN_ID)) >= 2 and fake.sent("sendMessage"))
+    assert "Denoiser: rnnoise" in listing[-1].params["text"] and "Whisper: base" in listing[-1].params["text"]
+
+
+async def test_corrupt_note_gets_a_reason_and_worker_keeps_serving(stack: Stack) -> None:
+    fake = stack.telegram
+    bad = send_note(stack, USER, data=np.random.default_rng(3).bytes(30_000))
+    failure = await fake.wait_for(
+        lambda: [c for c in fake.sent("editMessageText", USER) if "could not read" in c.params["text"]]
+    )
+    assert failure
+    job = await job_for(stack, bad)
+    assert job.status == JobStatus.failed and job.error_code == "unsupported_audio"
+    assert job.error and "not audio" in job.error
+
+    noisy, _, _ = noisy_speech(5.0, snr_db=15.0)
+    good = send_note(stack, USER, noisy)
+    await finished(stack, USER)
+    assert (await job_for(stack, good)).status == JobStatus.done
+
+
+async def test_limits_are_checked_before_queueing(stack: Stack) -> None:
+    fake = stack.telegram
+    big = send_note(stack, USER, data=b"x" * 100, file_size=30 * 2**20)
+    long = send_note(stack, USER, data=b"x" * 100, duration=3 * 3600)
+    replies = await fake.wait_for(lambda: len(fake.sent("sendMessage", USER)) >= 2 and fake.sent("sendMessage", USER))
+    texts = sorted(r.params["text"] for r in replies)
+    assert any("30.0 MB" in text and "up to 20 MB" in text for text in texts), texts
+    assert any("180 min" in text and "limit is 30 min" in text for text in texts), texts
+    assert not fake.sent("getFile")
+    assert (await job_for(stack, big)).error_code == "too_big"
+    assert (await job_for(stack, long)).error_code == "too_long"
+
+
+async def test_silence_says_no_speech(stack: Stack) -> None:
+    fake = stack.telegram
+    update = send_note(stack, USER, np.zeros(16_000 * 3, dtype=np.float32))
+    await fake.wait_for(lambda: [c for c in fake.sent("editMessageText", USER) if "No speech" in c.params["text"]])
+    assert (await job_for(stack, update)).error_code == "no_speech"
+
+
+async def test_non_audio_gets_help_in_users_language(stack: Stack) -> None:
+    fake = stack.telegram
+    sticker = {"file_id": "s1", "file_unique_id": "su1", "type": "regular", "width": 512, "height": 512,
+               "is_animated": False, "is_video": False}  # fmt: skip
+    fake.push_message(USER, sticker=sticker)
+    fake.push_message(777, language="ru", text="привет 👋")
+    en = await fake.wait_for(lambda: fake.sent("sendMessage", USER))
+    ru = await fake.wait_for(lambda: fake.sent("sendMessage", 777))
+    assert "voice notes" in en[0].params["text"]
+    assert "голосовые" in ru[0].params["text"]
+
+
+async def test_settings_text_only_reply(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.push_message(USER, text="/settings", entities=[{"type": "bot_command", "offset": 0, "length": 9}])
+    menu = await fake.wait_for(lambda: fake.sent("sendMessage", USER))
+    buttons = [b for row in menu[0].params["reply_markup"]["inline_keyboard"] for b in row]
+    reply_button = next(b for b in buttons if "Reply" in b["text"])
+    message = {"message_id": 5000, "date": 0, "chat": {"id": USER, "type": "private"}, "text": "settings"}
+    fake.push_callback(USER, message, reply_button["callback_data"])
+    edited = await fake.wait_for(lambda: fake.sent("editMessageText", USER))
+    assert "text only" in edited[0].params["text"]
+
+    noisy, reference, _ = noisy_speech(6.0, snr_db=15.0)
+    update = send_note(stack, USER, noisy)
+    await fake.wait_for(lambda: (job := fake.sent("sendMessage", USER)) and len(job) >= 3, timeout=120)
+    await fake.wait_for(lambda: [c for c in fake.sent("editMessageText", USER) if "Done" in c.params["text"]])
+    assert not fake.sent("sendVoice", USER)
+    assert wer(reference, fake.sent("sendMessage", USER)[-1].params["text"]) < 0.5
+    assert (await job_for(stack, update)).reply_mode == "text"
+
+
+async def test_redelivered_update_makes_one_job_and_one_reply(stack: Stack) -> None:
+    fake = stack.telegram
+    noisy, _, _ = noisy_speech(5.0, snr_db=15.0)
+    update = send_note(stack, USER, noisy)
+    fake.push_update(update)  # Telegram delivers the same update again
+    await fake.wait_for(lambda: fake.sent("sendVoice", USER), timeout=120)
+    await fake.wait_for(lambda: [c for c in fake.sent("editMessageText", USER) if "Done" in c.params["text"]])
+    async with stack.sessionmaker() as session:
+        jobs = (await session.scalars(select(Job))).all()
+    assert len(jobs) == 1
+    assert len(fake.sent("sendVoice", USER)) == 1
+    assert len([c for c in fake.sent("sendMessage", USER) if "Queued" in c.params["text"]]) == 1
+
+
+async def test_token_stays_out_of_logs(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    noisy, _, _ = noisy_speech(4.0, snr_db=15.0)
+    send_note(stack, USER, noisy)
+    await stack.telegram.wait_for(lambda: stack.telegram.sent("sendVoice", USER), timeout=120)
+    assert caplog.records
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text

@@ -1,0 +1,250 @@
+"""A local fake Bot API server speaking Telegram's HTTP protocol (aiohttp), for end-to-end tests.
+
+It serves ``/bot<token>/<method>`` (JSON, urlencoded or multipart, as aiogram sends them) and
+``/file/bot<token>/<path>``; keeps files, hands out updates by long polling, and records every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "Voice Bot", "username": "voice_test_bot"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class StoredFile:
+    file_id: str
+    file_unique_id: str
+    path: str
+    data: bytes
+
+
+class FakeTelegram:
+    """The fake server. ``await start()``, push updates, then inspect ``calls``."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.files: dict[str, StoredFile] = {}
+        self.failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self._new_update = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=100 * 2**20)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ----- what tests do -------------------------------------------------------------------------
+
+    def add_file(self, data: bytes, suffix: str = "oga") -> StoredFile:
+        number = next(self._file_ids)
+        stored = StoredFile(f"file-{number}", f"uniq-{number}", f"voice/file_{number}.{suffix}", data)
+        self.files[stored.file_id] = stored
+        return stored
+
+    def push_message(self, user_id: int, language: str | None = "en", **content: Any) -> dict[str, Any]:
+        """Deliver a private message from ``user_id``; returns the update (to deliver it again if wanted)."""
+        sender = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        if language:
+            sender["language_code"] = language
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": sender["first_name"]},
+            "from": sender,
+            **content,
+        }
+        return self.push_update({"message": message})
+
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        update = {**update, "update_id": update.get("update_id") or next(self._update_ids)}
+        self._updates.append(update)
+        self._new_update.set()
+        return update
+
+    def push_callback(self, user_id: int, message: dict[str, Any], data: str, language: str = "en") -> None:
+        sender = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language}
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": str(next(self._file_ids)),
+                    "from": sender,
+                    "chat_instance": "1",
+                    "message": message,
+                    "data": data,
+                }
+            }
+        )
+
+    def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
+        """Make the next call of ``method`` fail with ``code`` (e.g. 429 with retry_after)."""
+        self.failures.setdefault(method, []).append((code, description, parameters))
+
+    def sent(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method == method and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+        ]
+
+    async def wait_for(self, condition: Callable[[], Any], timeout: float = 60.0) -> Any:
+        """Wait until ``condition()`` is truthy (re-checked after every call); returns its value."""
+        async with self._changed:
+            try:
+                return await asyncio.wait_for(self._changed.wait_for(condition), timeout)
+            except TimeoutError:
+                methods = [f"{c.method}:{c.params.get('text', '')[:60]}" for c in self.calls[-15:]]
+                raise AssertionError(f"condition not met within {timeout} s; last calls: {methods}") from None
+
+    # ----- the protocol --------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        params: dict[str, Any] = dict(request.query)
+        files: dict[str, bytes] = {}
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename:  # type: ignore[union-attr]
+                    files[part.name] = bytes(await part.read())  # type: ignore[union-attr]
+                else:
+                    params[part.name] = await part.text()  # type: ignore[union-attr]
+        elif request.can_read_body:
+            params.update(dict(await request.post()))
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):  # a file sent as another part
+                files[key] = files.pop(value.removeprefix("attach://"))
+                del params[key]
+            elif isinstance(value, str) and value[:1] in "{[":
+                with contextlib.suppress(ValueError):
+                    params[key] = json.loads(value)
+        return params, files
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        params, files = await self._params(request)
+        if method != "getUpdates":
+            await self._record(Call(method, params, files))
+        queued = self.failures.get(method)
+        if queued:
+            code, description, parameters = queued.pop(0)
+            body = {"ok": False, "error_code": code, "description": description}
+            if parameters:
+                body["parameters"] = parameters
+            return web.json_response(body, status=code)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": True, "result": True})
+        result = await handler(params, files)
+        if isinstance(result, web.Response):
+            return result
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, call: Call) -> None:
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    async def _file(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        for stored in self.files.values():
+            if stored.path == path:
+                return web.Response(body=stored.data, content_type="application/octet-stream")
+        return web.Response(status=404)
+
+    def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT_USER,
+            **content,
+        }
+
+    async def _m_getMe(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        return BOT_USER
+
+    async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates:
+            self._new_update.clear()
+            try:
+                await asyncio.wait_for(self._new_update.wait(), float(params.get("timeout") or 0) or 0.01)
+            except TimeoutError:
+                return []
+        return list(self._updates)
+
+    async def _m_getFile(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        stored = self.files.get(str(params["file_id"]))
+        if stored is None:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}, status=400
+            )
+        if len(stored.data) > 20 * 2**20:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: file is too big"}, status=400
+            )
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": len(stored.data), "file_path": stored.path}  # fmt: skip
+
+    async def _m_sendMessage(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        return self._message(params, text=str(params["text"]))
+
+    async def _m_editMessageText(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        return {**self._message(params, text=str(params["text"])), "message_id": int(params["message_id"])}
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any], files: dict[str, bytes]) -> bool:
+        return True
+
+    async def _m_sendVoice(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        stored = self.add_file(files["voice"]) if "voice" in files else self.files[str(params["voice"])]
+        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                 "duration": int(params.get("duration") or 0), "mime_type": "audio/ogg",
+                 "file_size": len(stored.data)}  # fmt: skip
+        extra = {"caption": params["caption"]} if params.get("caption") else {}
+        return self._message(params, voice=voice, **extra)
+
+    async def _m_sendDocument(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        stored = self.add_file(files["document"], suffix="txt")
+        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_name": "transcript.txt"}
+        return self._message(params, document=document)

@@ -1,0 +1,235 @@
+"""The job: one note from download to reply. Idempotent: it reloads its record and skips finished work."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.utils.chat_action import ChatActionSender
+from arq import Retry
+from sqlalchemy.exc import OperationalError
+
+from core.db.models import Job, JobStatus, User, utcnow
+from core.db.repo import find_reusable, get_active_models, get_job, update_job
+from core.settings import Settings
+from core.texts import pick_language
+from ml.errors import AudioError, TooLong
+from ml.pipeline import Pipeline, PipelineOptions, PipelineResult
+from worker.replies import Replier
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (TelegramNetworkError, TelegramServerError, OperationalError, ConnectionError, TimeoutError)
+STAGE_STATUS = {
+    "denoising": JobStatus.denoising,
+    "transcribing": JobStatus.transcribing,
+    "encoding": JobStatus.transcribing,
+}
+
+
+class ProcessingTimedOut(Exception):
+    """The pipeline ran past the time allowed for a note of this length."""
+
+
+def processing_timeout_s(duration_s: float | None, max_duration_s: float) -> float:
+    """Time allowed for one note's processing: a minute plus its length (RTF 1, far above the measured 0.2)."""
+    return 60.0 + (duration_s or max_duration_s)
+
+
+def retry_delay_s(job_try: int) -> int:
+    """Back-off for transient failures: 5, 10, 20, 40, 60 s."""
+    return min(60, 5 * 2 ** (job_try - 1))
+
+
+async def process_note(ctx: dict[str, Any], job_id: int) -> str:
+    """Process job ``job_id``: download, clean, transcribe, reply; record every step."""
+    settings: Settings = ctx["settings"]
+    async with ctx["sessionmaker"]() as session:
+        job = await get_job(session, job_id)
+        if job is None:
+            log.warning("job %s not found", job_id)
+            return "missing"
+        if job.status.finished:
+            return f"already {job.status.value}"
+        user = await session.get(User, job.user_id)
+        assert user is not None
+        lang = pick_language(user.ui_language, user.telegram_language)
+        active = await get_active_models(
+            session, {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
+        )
+        await update_job(
+            session,
+            job.id,
+            attempts=job.attempts + 1,
+            started_at=job.started_at or utcnow(),
+            denoiser_version=active["denoiser"] if job.denoise else "none",
+            whisper_version=active["whisper"],
+        )
+        job = await get_job(session, job_id)
+        assert job is not None
+    replier = Replier(ctx["bot"], job.chat_id, job.message_id, job.status_message_id, lang)
+    try:
+        return await _handle(ctx, job, user, replier)
+    except AudioError as exc:
+        await _fail(ctx, job, replier, exc.code, str(exc), reply_values=_values(exc))
+        return f"failed: {exc.code}"
+    except TelegramRetryAfter as exc:
+        log.warning("job %s: Telegram asks to wait %s s", job.id, exc.retry_after)
+        raise Retry(defer=exc.retry_after) from exc
+    except TelegramBadRequest as exc:
+        if "too big" in exc.message.lower():
+            sizes = {"size_mb": (job.file_size or 0) / 2**20, "max_mb": settings.max_file_mb}
+            await _fail(ctx, job, replier, "too_big", exc.message, reply_values=sizes)
+            return "failed: too_big"
+        await _fail(ctx, job, replier, "internal", f"Telegram refused a request: {exc.message}")
+        return "failed: internal"
+    except ProcessingTimedOut as exc:
+        await _fail(ctx, job, replier, "timeout", str(exc))
+        return "failed: timeout"
+    except TRANSIENT as exc:
+        if ctx.get("job_try", 1) < ctx["max_tries"]:
+            log.warning("job %s: transient failure (%s), retrying", job.id, exc)
+            raise Retry(defer=retry_delay_s(ctx.get("job_try", 1))) from exc
+        await _fail(ctx, job, replier, "internal", f"gave up after {ctx['max_tries']} tries: {exc}")
+        return "failed: internal"
+    except Exception as exc:  # a bug: the user still gets an answer and the record says what happened
+        log.exception("job %s crashed", job.id)
+        await _fail(ctx, job, replier, "internal", f"{type(exc).__name__}: {exc}")
+        return "failed: internal"
+
+
+def _values(exc: AudioError) -> dict[str, float]:
+    if isinstance(exc, TooLong):
+        return {"minutes": exc.duration_s / 60, "max_min": exc.max_s / 60}
+    return {}
+
+
+async def _fail(
+    ctx: dict[str, Any],
+    job: Job,
+    replier: Replier,
+    code: str,
+    error: str,
+    reply_values: dict[str, float] | None = None,
+) -> None:
+    """Record the failure and tell the user why, in their language."""
+    log.info("job %s failed: %s (%s)", job.id, code, error)
+    async with ctx["sessionmaker"]() as session:
+        await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=error)
+    key = code if code in ("too_big", "too_long") else f"error_{code}"
+    if key not in ("too_big", "too_long", "error_unsupported_audio", "error_empty_audio", "error_no_speech"):
+        key = "error_internal"
+    await replier.fail(key, **(reply_values or {}))
+
+
+async def _set_status(ctx: dict[str, Any], job_id: int, status: JobStatus) -> None:
+    async with ctx["sessionmaker"]() as session:
+        await update_job(session, job_id, status=status)
+
+
+async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
+    bot: Bot = ctx["bot"]
+    started = time.perf_counter()
+
+    async with ctx["sessionmaker"]() as session:
+        previous = await find_reusable(
+            session,
+            file_unique_id=job.file_unique_id,
+            denoiser=job.denoiser_version or "",
+            whisper=job.whisper_version or "",
+            denoise=job.denoise,
+            exclude_id=job.id,
+        )
+    if previous is not None and (previous.result_voice_file_id or job.reply_mode == "text"):
+        await _set_status(ctx, job.id, JobStatus.sending)
+        voice = previous.result_voice_file_id if job.reply_mode == "voice_text" else None
+        file_id = await replier.send_results(voice, previous.duration_s or 0.0, previous.transcript or "")
+        async with ctx["sessionmaker"]() as session:
+            await update_job(
+                session, job.id, status=JobStatus.done, transcript=previous.transcript, language=previous.language,
+                duration_s=previous.duration_s, timings_ms={}, reused_job_id=previous.id,
+                result_voice_file_id=file_id or previous.result_voice_file_id,
+            )  # fmt: skip
+        await replier.status("done_cached")
+        return f"done (reused job {previous.id})"
+
+    await _set_status(ctx, job.id, JobStatus.downloading)
+    await replier.status("stage_downloading")
+    telegram_file = await bot.get_file(job.file_id)
+    buffer = io.BytesIO()
+    await bot.download_file(telegram_file.file_path or "", destination=buffer, timeout=120)
+    download_ms = (time.perf_counter() - started) * 1000
+
+    result = await _run_pipeline(ctx, job, user, buffer.getvalue(), replier)
+
+    await _set_status(ctx, job.id, JobStatus.sending)
+    await replier.status("stage_sending")
+    voice = result.voice_ogg if job.reply_mode == "voice_text" else None
+    file_id = await replier.send_results(voice, result.duration_s, result.transcript.text)
+    total_s = time.perf_counter() - started
+    async with ctx["sessionmaker"]() as session:
+        await update_job(
+            session,
+            job.id,
+            status=JobStatus.done,
+            transcript=result.transcript.text,
+            language=result.transcript.language,
+            duration_s=result.duration_s,
+            timings_ms={"download": round(download_ms, 1), **{k: round(v, 1) for k, v in result.timings_ms.items()},
+                        "total": round(total_s * 1000, 1)},
+            result_voice_file_id=file_id,
+            error_code=None,
+            error=None,
+        )  # fmt: skip
+    await replier.status("done", duration=result.duration_s, seconds=total_s)
+    return "done"
+
+
+async def _run_pipeline(ctx: dict[str, Any], job: Job, user: User, data: bytes, replier: Replier) -> PipelineResult:
+    """The CPU-bound pipeline in the worker's executor; stage changes edit the status message."""
+    settings: Settings = ctx["settings"]
+    loop = asyncio.get_running_loop()
+    models = ctx["models"]
+    denoiser = await loop.run_in_executor(ctx["executor"], models.denoiser, job.denoiser_version or "none")
+    transcriber = await loop.run_in_executor(ctx["executor"], models.transcriber, job.whisper_version)
+    await ctx["publish_loaded"]()
+    pipeline = Pipeline(denoiser, transcriber)
+    options = PipelineOptions(
+        denoise=job.denoise,
+        strategy=settings.transcribe_strategy,
+        mix_ratio=settings.mix_ratio,
+        language=user.transcribe_language,
+        language_hint=job.language_hint,
+        beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad,
+        max_duration_s=settings.max_duration_s,
+    )
+
+    def on_stage(stage: str) -> None:
+        asyncio.run_coroutine_threadsafe(_stage_changed(ctx, job.id, stage, replier), loop)
+
+    timeout = processing_timeout_s(job.duration_s, settings.max_duration_s)
+    async with ChatActionSender.record_voice(bot=ctx["bot"], chat_id=job.chat_id):
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(ctx["executor"], pipeline.process, data, options, on_stage), timeout=timeout
+            )
+        except TimeoutError as exc:
+            raise ProcessingTimedOut(f"processing took longer than {timeout:.0f} s") from exc
+
+
+async def _stage_changed(ctx: dict[str, Any], job_id: int, stage: str, replier: Replier) -> None:
+    status = STAGE_STATUS.get(stage)
+    if status is not None:
+        await _set_status(ctx, job_id, status)
+    await replier.status(f"stage_{stage}")

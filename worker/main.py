@@ -1,0 +1,116 @@
+"""arq worker wiring: settings → WorkerSettings; models, database and Bot API client live in ``ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from arq import func
+from arq.worker import Worker, check_health
+
+from core.db.engine import make_engine, make_sessionmaker
+from core.db.repo import get_active_models
+from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, redis_settings
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+LOADED_KEY = "voicebot:loaded:"
+MAX_TRIES = 5
+
+
+def job_timeout_s(settings: Settings) -> int:
+    """arq's hard limit for one job: the longest allowed note's processing time plus download and replies."""
+    from worker.jobs import processing_timeout_s
+
+    return int(processing_timeout_s(None, settings.max_duration_s) + 120)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Connect to the database and the Bot API, load the active models once."""
+    from bot.app import make_bot
+    from ml.loader import ModelCache
+    from ml.registry import Registry
+
+    settings: Settings = ctx["settings"]
+    ctx["engine"] = make_engine(settings.database_url)
+    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["bot"] = make_bot(settings)
+    ctx["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+    ctx["max_tries"] = MAX_TRIES
+    ctx["worker_name"] = f"{socket.gethostname()}:{os.getpid()}"
+    if ctx.get("models") is None:
+        registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
+        ctx["models"] = ModelCache(
+            registry,
+            threads=settings.whisper_threads,
+            compute_type=settings.whisper_compute_type,
+            dry=settings.denoiser_dry,
+        )
+    ctx["publish_loaded"] = lambda: publish_loaded(ctx)
+    async with ctx["sessionmaker"]() as session:
+        active = await get_active_models(
+            session, {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
+        )
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(ctx["executor"], ctx["models"].denoiser, active["denoiser"])
+    await loop.run_in_executor(ctx["executor"], ctx["models"].transcriber, active["whisper"])
+    await publish_loaded(ctx)
+    log.info("worker %s ready with %s", ctx["worker_name"], active)
+
+
+async def publish_loaded(ctx: dict[str, Any]) -> None:
+    """Tell admins (via Redis, for /models) which versions this worker holds in memory."""
+    await ctx["redis"].set(LOADED_KEY + ctx["worker_name"], json.dumps(ctx["models"].loaded()), ex=3600)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "redis" in ctx and "worker_name" in ctx:
+        await ctx["redis"].delete(LOADED_KEY + ctx["worker_name"])
+    if "bot" in ctx:
+        await ctx["bot"].session.close()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    if "executor" in ctx:
+        ctx["executor"].shutdown(wait=False, cancel_futures=True)
+
+
+def make_worker(settings: Settings, **overrides: Any) -> Worker:
+    """An arq Worker for these settings; tests pass ``ctx={"models": ...}`` to share loaded models."""
+    from worker.jobs import process_note
+
+    ctx = {"settings": settings, **overrides.pop("ctx", {})}
+    options: dict[str, Any] = {
+        "functions": [func(process_note, name=JOB_FUNCTION, timeout=job_timeout_s(settings), max_tries=MAX_TRIES)],
+        "queue_name": QUEUE_NAME,
+        "redis_settings": redis_settings(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": ctx,
+        "max_jobs": 1,  # the pipeline is CPU-bound: one note at a time per worker process
+        "keep_result": 3600,
+        "health_check_interval": 30,
+        "health_check_key": health_key(),
+        "poll_delay": 0.5,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run until stopped (SIGINT/SIGTERM)."""
+    make_worker(settings).run()
+
+
+def health_key() -> str:
+    """One health key per host (container), so each container's health check sees its own worker."""
+    return f"{HEALTH_CHECK_KEY}:{socket.gethostname()}"
+
+
+def worker_healthy(settings: Settings) -> bool:
+    """arq's health check: this host's worker wrote its health key within the interval."""
+    return check_health(redis_settings(settings.redis_url), health_key()) == 0

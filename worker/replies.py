@@ -1,0 +1,100 @@
+"""Replies to the user: status edits, the cleaned voice, and the transcript as caption, messages or a file."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile, ReplyParameters
+
+from core.texts import t
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+MAX_TEXT_MESSAGES = 3  # longer transcripts go as a .txt document
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split at paragraph, sentence or word boundaries into pieces of at most ``limit`` characters."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n"), window.rfind(". ") + 1, window.rfind("! ") + 1, window.rfind("? ") + 1)
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+class Replier:
+    """Talks to one chat about one note, replying to the original message."""
+
+    def __init__(self, bot: Bot, chat_id: int, message_id: int, status_message_id: int | None, lang: str) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.message_id = message_id
+        self.status_message_id = status_message_id
+        self.lang = lang
+        self._last_status: str | None = None
+
+    def _reply_to(self) -> ReplyParameters:
+        return ReplyParameters(message_id=self.message_id, allow_sending_without_reply=True)
+
+    async def status(self, key: str, **values: object) -> None:
+        """Edit the status message to ``key``'s text (or send one when there is none)."""
+        text = t(key, self.lang, **values)
+        if text == self._last_status:
+            return
+        self._last_status = text
+        if self.status_message_id is None:
+            sent = await self.bot.send_message(self.chat_id, text, reply_parameters=self._reply_to())
+            self.status_message_id = sent.message_id
+            return
+        try:
+            await self.bot.edit_message_text(text=text, chat_id=self.chat_id, message_id=self.status_message_id)
+        except TelegramBadRequest as exc:  # deleted by the user, or "message is not modified"
+            log.info("status edit refused: %s", exc.message)
+
+    async def fail(self, key: str, **values: object) -> None:
+        """Say why the note could not be processed, in the status message."""
+        await self.status(key, **values)
+
+    async def send_voice(self, voice: bytes | str, duration_s: float, caption: str | None) -> str:
+        """Send the cleaned voice (bytes, or a file_id sent before); returns its file_id."""
+        media = voice if isinstance(voice, str) else BufferedInputFile(voice, filename="clean.ogg")
+        sent = await self.bot.send_voice(
+            self.chat_id, media, caption=caption, duration=max(1, round(duration_s)), reply_parameters=self._reply_to()
+        )
+        return sent.voice.file_id if sent.voice else ""
+
+    async def send_text(self, text: str) -> None:
+        """The transcript as messages of at most 4096 characters, or as a .txt file when very long."""
+        pieces = split_text(text)
+        if len(pieces) > MAX_TEXT_MESSAGES:
+            document = BufferedInputFile(text.encode("utf-8"), filename="transcript.txt")
+            await self.bot.send_document(
+                self.chat_id, document, caption=t("transcript_file", self.lang), reply_parameters=self._reply_to()
+            )
+            return
+        for piece in pieces:
+            await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to())
+
+    async def send_results(self, voice: bytes | str | None, duration_s: float, text: str) -> str | None:
+        """The voice (if any) with the text as its caption when short enough, else the text after it."""
+        if voice is None:
+            await self.send_text(text)
+            return None
+        if len(text) <= CAPTION_LIMIT:
+            return await self.send_voice(voice, duration_s, text)
+        file_id = await self.send_voice(voice, duration_s, None)
+        await self.send_text(text)
+        return file_id
