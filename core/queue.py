@@ -8,6 +8,7 @@ from arq.jobs import Job as ArqJob
 JOB_FUNCTION = "process_note"
 QUEUE_NAME = "voicebot:queue"
 HEALTH_CHECK_KEY = "voicebot:health-check"
+LOADED_KEY = "voicebot:loaded:"  # + worker name → JSON of the versions it holds in memory
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

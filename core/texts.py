@@ -95,10 +95,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "⛔ Нельзя: эта команда только для администраторов бота.",
     },
     "models": {
-        "en": "Denoiser: {denoiser} (loaded in worker: on next job)\nAvailable: {denoisers}\n\n"
-        "Whisper: {whisper}\nAvailable: {whispers}",
-        "ru": "Шумодав: {denoiser} (загрузится воркером со следующей задачи)\nДоступны: {denoisers}\n\n"
-        "Whisper: {whisper}\nДоступны: {whispers}",
+        "en": "Denoiser: {denoiser}\nAvailable: {denoisers}\n\nWhisper: {whisper}\nAvailable: {whispers}\n\n"
+        "Loaded in workers: {loaded}",
+        "ru": "Шумодав: {denoiser}\nДоступны: {denoisers}\n\nWhisper: {whisper}\nДоступны: {whispers}\n\n"
+        "Загружены в воркерах: {loaded}",
     },
     "model_usage": {
         "en": "Usage: /{family} <version>\nAvailable: {available}",

@@ -11,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arq import func
-from arq.worker import Worker, check_health
+from arq.worker import Worker, async_check_health
 
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.repo import get_active_models
-from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, redis_settings
+from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, LOADED_KEY, QUEUE_NAME, redis_settings
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-LOADED_KEY = "voicebot:loaded:"
 MAX_TRIES = 5
 
 
@@ -113,4 +112,4 @@ def health_key() -> str:
 
 def worker_healthy(settings: Settings) -> bool:
     """arq's health check: this host's worker wrote its health key within the interval."""
-    return check_health(redis_settings(settings.redis_url), health_key()) == 0
+    return asyncio.run(async_check_health(redis_settings(settings.redis_url), health_key(), QUEUE_NAME)) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.repo import audit, get_active_models, job_stats, set_active_model
-from core.queue import queue_depth
+from core.queue import LOADED_KEY, queue_depth
 from core.settings import Settings
 from core.texts import t
 from ml.registry import Registry
@@ -43,8 +44,15 @@ def _defaults(settings: Settings) -> dict[str, str]:
     return {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
 
 
-async def models(message: Message, session: AsyncSession, settings: Settings, registry: Registry, lang: str) -> None:
+async def models(
+    message: Message, session: AsyncSession, settings: Settings, registry: Registry, arq: ArqRedis, lang: str
+) -> None:
     active = await get_active_models(session, _defaults(settings))
+    loaded = [
+        f"{key.decode().removeprefix(LOADED_KEY)}: {' + '.join(str(v) for v in json.loads(value).values())}"
+        for key in await arq.keys(LOADED_KEY + "*")
+        if (value := await arq.get(key)) is not None
+    ]
     await message.answer(
         t(
             "models",
@@ -53,6 +61,7 @@ async def models(message: Message, session: AsyncSession, settings: Settings, re
             whisper=active["whisper"],
             denoisers=", ".join(registry.names("denoiser")),
             whispers=", ".join(registry.names("whisper")),
+            loaded="; ".join(sorted(loaded)) or "—",
         )
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.app import make_bot, make_dispatcher
 from core.db.engine import make_engine, make_sessionmaker
 from core.db.migrate import upgrade
-from core.queue import redis_settings
+from core.queue import LOADED_KEY, redis_settings
 from core.settings import Settings
 from ml.loader import ModelCache
 from ml.registry import Registry
@@ -94,6 +94,10 @@ async def stack(database_url: str, models: ModelCache, tmp_path: Path) -> AsyncI
     polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
     worker = make_worker(settings, ctx={"models": models}, handle_signals=False, poll_delay=0.05)
     working = asyncio.create_task(worker.async_run())
+    for _ in range(600):  # the worker is ready once it has published the models it loaded
+        if await arq.keys(LOADED_KEY + "*") or working.done():
+            break
+        await asyncio.sleep(0.05)
     try:
         yield Stack(telegram, settings, engine, sessionmaker, arq)
     finally:

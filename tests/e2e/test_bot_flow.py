@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -121,7 +122,9 @@ async def test_unknown_version_lists_valid_ones(stack: Stack) -> None:
     assert "Unknown denoiser version" in text and "rnnoise" in text and "none" in text
     fake.push_message(ADMIN_ID, text="/models", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
     listing = await fake.wait_for(lambda: len(fake.sent("sendMessage", ADMIN_ID)) >= 2 and fake.sent("sendMessage"))
-    assert "Denoiser: rnnoise" in listing[-1].params["text"] and "Whisper: base" in listing[-1].params["text"]
+    text = listing[-1].params["text"]
+    assert "Denoiser: rnnoise" in text and "Whisper: base" in text
+    assert "rnnoise + base" in text  # what the running worker holds in memory
 
 
 async def test_corrupt_note_gets_a_reason_and_worker_keeps_serving(stack: Stack) -> None:
@@ -214,3 +217,21 @@ async def test_token_stays_out_of_logs(stack: Stack, caplog: pytest.LogCaptureFi
     await stack.telegram.wait_for(lambda: stack.telegram.sent("sendVoice", USER), timeout=120)
     assert caplog.records
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
+async def test_telegram_429_is_retried_after_its_delay(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.fail_next("sendVoice", 429, "Too Many Requests: retry after 1", retry_after=1)
+    noisy, _, _ = noisy_speech(4.0, snr_db=15.0)
+    update = send_note(stack, USER, noisy)
+    await finished(stack, USER)
+    attempts = fake.sent("sendVoice", USER)
+    assert len(attempts) == 2 and attempts[1].at - attempts[0].at >= 1.0
+    job = await job_for(stack, update)
+    assert job.status == JobStatus.done and job.attempts == 2
+
+
+async def test_worker_health_check(stack: Stack) -> None:
+    from worker.main import worker_healthy
+
+    assert await asyncio.to_thread(worker_healthy, stack.settings)

