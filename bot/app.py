@@ -66,6 +66,7 @@ COMMANDS = [
     BotCommand(command="start", description="Start"),
     BotCommand(command="help", description="Help"),
     BotCommand(command="settings", description="Language, noise removal, reply format"),
+    BotCommand(command="forget", description="Delete everything kept about you"),
 ]
 
 

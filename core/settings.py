@@ -39,6 +39,10 @@ class Settings(BaseSettings):
 
     max_duration_s: float = Field(1800.0, gt=0)
     max_file_mb: float = Field(20.0, gt=0)
+    max_jobs_in_flight: int = Field(3, ge=1)  # per user
+    max_jobs_per_hour: int = Field(30, ge=1)  # per user
+    max_queue_depth: int = Field(200, ge=1)  # all users: back-pressure beyond this
+    retention_days: float = Field(30.0, gt=0)  # transcripts and stored results are erased after this
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -8,9 +8,11 @@ DEFAULT_LANGUAGE = "en"
 TEXTS: dict[str, dict[str, str]] = {
     "start": {
         "en": "Hi! Send me a voice note, a round video or an audio file: I will send back the cleaned-up "
-        "voice and the text of what was said.\n\n/settings — language, noise removal, reply format\n/help — help",
+        "voice and the text of what was said.\n\n/settings — language, noise removal, reply format\n"
+        "/forget — delete everything I keep about you\n/help — help",
         "ru": "Привет! Пришлите голосовое, кружок или аудиофайл — я верну очищенный от шума голос и текст "
-        "сказанного.\n\n/settings — язык, шумоподавление, формат ответа\n/help — помощь",
+        "сказанного.\n\n/settings — язык, шумоподавление, формат ответа\n/forget — удалить всё, что я о вас храню\n"
+        "/help — помощь",
     },
     "help": {
         "en": "Send a voice note, round video or audio file (up to {max_mb:.0f} MB and {max_min:.0f} min). "
@@ -73,6 +75,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "⚠️ I can't take new notes right now because of a temporary problem. Please send it again in a minute.",
         "ru": "⚠️ Сейчас не могу принять запись из-за временной неполадки. Пришлите её ещё раз через минуту.",
     },
+    "rate_in_flight": {
+        "en": "⏳ You already have {count} notes in progress. Send this one again in about {wait}.",
+        "ru": "⏳ У вас уже обрабатывается записей: {count}. Пришлите эту ещё раз примерно через {wait}.",
+    },
+    "rate_hourly": {
+        "en": "⏳ You have sent {count} notes in the last hour, the most I take. Try again in {wait}.",
+        "ru": "⏳ За последний час вы прислали {count} записей — это предел. Попробуйте снова через {wait}.",
+    },
+    "busy": {
+        "en": "⏳ I am very busy right now ({depth} notes waiting). Please send it again in about {wait}.",
+        "ru": "⏳ Сейчас очень много работы ({depth} записей в очереди). Пришлите ещё раз примерно через {wait}.",
+    },
+    "forgot": {
+        "en": "🗑 Done: I deleted {count} notes with their transcripts and your settings.",
+        "ru": "🗑 Готово: удалил записей: {count}, их расшифровки и ваши настройки.",
+    },
+    "minutes": {"en": "{n} min", "ru": "{n} мин"},
+    "seconds": {"en": "{n} s", "ru": "{n} с"},
     "settings": {
         "en": "⚙️ Settings\nTranscription language: {language}\nNoise removal: {denoise}\nReply: {reply}\n"
         "Interface language: {ui}",
@@ -133,3 +153,10 @@ def t(key: str, lang: str, **values: object) -> str:
     """The text ``key`` in ``lang`` (falling back to English), formatted with ``values``."""
     variants = TEXTS[key]
     return variants.get(lang, variants[DEFAULT_LANGUAGE]).format(**values)
+
+
+def duration_text(seconds: float, lang: str) -> str:
+    """A wait time as "N s" under two minutes, else "N min"."""
+    if seconds < 120:
+        return t("seconds", lang, n=max(1, round(seconds)))
+    return t("minutes", lang, n=round(seconds / 60))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -20,7 +22,15 @@ from arq import Retry
 from sqlalchemy.exc import OperationalError
 
 from core.db.models import Job, JobStatus, User, utcnow
-from core.db.repo import find_reusable, get_active_models, get_job, update_job
+from core.db.repo import (
+    claim_job,
+    find_reusable,
+    get_active_models,
+    get_job,
+    heartbeat,
+    release_job,
+    update_job,
+)
 from core.settings import Settings
 from core.texts import pick_language
 from ml.errors import AudioError, TooLong
@@ -39,6 +49,10 @@ STAGE_STATUS = {
 
 class ProcessingTimedOut(Exception):
     """The pipeline ran past the time allowed for a note of this length."""
+
+
+HEARTBEAT_S = 10.0
+STALE_AFTER = dt.timedelta(seconds=45)  # no heartbeat for this long: the worker holding the job is gone
 
 
 def processing_timeout_s(duration_s: float | None, max_duration_s: float) -> float:
@@ -61,6 +75,8 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
             return "missing"
         if job.status.finished:
             return f"already {job.status.value}"
+        if not await claim_job(session, job.id, ctx["worker_name"], stale_before=utcnow() - STALE_AFTER):
+            return "held by another worker"
         user = await session.get(User, job.user_id)
         assert user is not None
         lang = pick_language(user.ui_language, user.telegram_language)
@@ -70,7 +86,6 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         await update_job(
             session,
             job.id,
-            attempts=job.attempts + 1,
             started_at=job.started_at or utcnow(),
             denoiser_version=active["denoiser"] if job.denoise else "none",
             whisper_version=active["whisper"],
@@ -78,8 +93,37 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         job = await get_job(session, job_id)
         assert job is not None
     replier = Replier(ctx["bot"], job.chat_id, job.message_id, job.status_message_id, lang)
+    beating = asyncio.create_task(_keep_beating(ctx, job.id))
     try:
         return await _handle(ctx, job, user, replier)
+    except Retry:
+        await _release(ctx, job.id)
+        raise
+    finally:
+        beating.cancel()
+
+
+async def _keep_beating(ctx: dict[str, Any], job_id: int) -> None:
+    """Refresh the job's heartbeat while this worker holds it; a stale heartbeat means the worker died."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_S)
+        try:
+            async with ctx["sessionmaker"]() as session:
+                await heartbeat(session, job_id, ctx["worker_name"])
+        except OperationalError as exc:
+            log.warning("job %s: heartbeat failed: %s", job_id, exc)
+
+
+async def _release(ctx: dict[str, Any], job_id: int) -> None:
+    async with ctx["sessionmaker"]() as session:
+        await release_job(session, job_id, ctx["worker_name"])
+
+
+async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
+    """Process the note, turning failures into a recorded reason and a reply (or a retry when transient)."""
+    settings: Settings = ctx["settings"]
+    try:
+        return await _process(ctx, job, user, replier)
     except AudioError as exc:
         await _fail(ctx, job, replier, exc.code, str(exc), reply_values=_values(exc))
         return f"failed: {exc.code}"
@@ -137,7 +181,7 @@ async def _set_status(ctx: dict[str, Any], job_id: int, status: JobStatus) -> No
         await update_job(session, job_id, status=status)
 
 
-async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
+async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
     bot: Bot = ctx["bot"]
     started = time.perf_counter()
 
@@ -153,7 +197,9 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
     if previous is not None and (previous.result_voice_file_id or job.reply_mode == "text"):
         await _set_status(ctx, job.id, JobStatus.sending)
         voice = previous.result_voice_file_id if job.reply_mode == "voice_text" else None
-        file_id = await replier.send_results(voice, previous.duration_s or 0.0, previous.transcript or "")
+        file_id = await replier.send_results(
+            voice, previous.duration_s or 0.0, previous.transcript or "", skip=job.sent_parts, on_sent=_sent(ctx, job)
+        )
         async with ctx["sessionmaker"]() as session:
             await update_job(
                 session, job.id, status=JobStatus.done, transcript=previous.transcript, language=previous.language,
@@ -175,7 +221,9 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
     await _set_status(ctx, job.id, JobStatus.sending)
     await replier.status("stage_sending")
     voice = result.voice_ogg if job.reply_mode == "voice_text" else None
-    file_id = await replier.send_results(voice, result.duration_s, result.transcript.text)
+    file_id = await replier.send_results(
+        voice, result.duration_s, result.transcript.text, skip=job.sent_parts, on_sent=_sent(ctx, job)
+    )
     total_s = time.perf_counter() - started
     async with ctx["sessionmaker"]() as session:
         await update_job(
@@ -193,6 +241,16 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
         )  # fmt: skip
     await replier.status("done", duration=result.duration_s, seconds=total_s)
     return "done"
+
+
+def _sent(ctx: dict[str, Any], job: Job) -> Callable[[int], Awaitable[None]]:
+    """Records how many result messages went out, so a retry after a crash never sends one twice."""
+
+    async def record(count: int) -> None:
+        async with ctx["sessionmaker"]() as session:
+            await update_job(session, job.id, sent_parts=count)
+
+    return record
 
 
 async def _run_pipeline(ctx: dict[str, Any], job: Job, user: User, data: bytes, replier: Replier) -> PipelineResult:

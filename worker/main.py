@@ -10,7 +10,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from arq import func
+from arq import cron, func
 from arq.worker import Worker, async_check_health
 
 from core.db.engine import make_engine, make_sessionmaker
@@ -81,10 +81,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def make_worker(settings: Settings, **overrides: Any) -> Worker:
     """An arq Worker for these settings; tests pass ``ctx={"models": ...}`` to share loaded models."""
     from worker.jobs import process_note
+    from worker.maintenance import RESCUE_SECONDS, purge_expired_results, rescue_stalled
 
     ctx = {"settings": settings, **overrides.pop("ctx", {})}
     options: dict[str, Any] = {
         "functions": [func(process_note, name=JOB_FUNCTION, timeout=job_timeout_s(settings), max_tries=MAX_TRIES)],
+        "cron_jobs": [
+            cron(rescue_stalled, second=RESCUE_SECONDS, run_at_startup=True),
+            cron(purge_expired_results, minute=17, second=0),
+        ],
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(settings.redis_url),
         "on_startup": startup,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -76,25 +77,50 @@ class Replier:
         )
         return sent.voice.file_id if sent.voice else ""
 
-    async def send_text(self, text: str) -> None:
-        """The transcript as messages of at most 4096 characters, or as a .txt file when very long."""
+    async def send_results(
+        self,
+        voice: bytes | str | None,
+        duration_s: float,
+        text: str,
+        *,
+        skip: int = 0,
+        on_sent: Callable[[int], Awaitable[None]] | None = None,
+    ) -> str | None:
+        """The voice (if any) with the text as its caption when short enough, else the text after it.
+
+        The reply is a sequence of messages; the first ``skip`` were sent by an earlier try and are not sent
+        again, and ``on_sent(n)`` is awaited after the n-th goes out. Returns the voice's file_id.
+        """
+        parts: list[Callable[[], Awaitable[str | None]]] = []
+        if voice is not None:
+            caption = text if len(text) <= CAPTION_LIMIT else None
+            parts.append(lambda: self.send_voice(voice, duration_s, caption))
+            if caption is not None:
+                text = ""
+        if text:
+            parts += self._text_parts(text)
+        file_id = voice if isinstance(voice, str) else None
+        for number, send in enumerate(parts, 1):
+            if number <= skip:
+                continue
+            sent = await send()
+            file_id = file_id or sent
+            if on_sent is not None:
+                await on_sent(number)
+        return file_id
+
+    def _text_parts(self, text: str) -> list[Callable[[], Awaitable[str | None]]]:
+        """The transcript as messages of at most 4096 characters, or as one .txt file when very long."""
         pieces = split_text(text)
         if len(pieces) > MAX_TEXT_MESSAGES:
-            document = BufferedInputFile(text.encode("utf-8"), filename="transcript.txt")
-            await self.bot.send_document(
-                self.chat_id, document, caption=t("transcript_file", self.lang), reply_parameters=self._reply_to()
-            )
-            return
-        for piece in pieces:
-            await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to())
+            return [lambda: self._send_document(text)]
+        return [lambda piece=piece: self._send_message(piece) for piece in pieces]
 
-    async def send_results(self, voice: bytes | str | None, duration_s: float, text: str) -> str | None:
-        """The voice (if any) with the text as its caption when short enough, else the text after it."""
-        if voice is None:
-            await self.send_text(text)
-            return None
-        if len(text) <= CAPTION_LIMIT:
-            return await self.send_voice(voice, duration_s, text)
-        file_id = await self.send_voice(voice, duration_s, None)
-        await self.send_text(text)
-        return file_id
+    async def _send_message(self, piece: str) -> None:
+        await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to())
+
+    async def _send_document(self, text: str) -> None:
+        document = BufferedInputFile(text.encode("utf-8"), filename="transcript.txt")
+        await self.bot.send_document(
+            self.chat_id, document, caption=t("transcript_file", self.lang), reply_parameters=self._reply_to()
+        )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db.repo import forget_user
 from core.settings import Settings
 from core.texts import t
 
@@ -18,6 +20,12 @@ async def help_(message: Message, lang: str, settings: Settings) -> None:
     await message.answer(t("help", lang, max_mb=settings.max_file_mb, max_min=settings.max_duration_s / 60))
 
 
+async def forget(message: Message, session: AsyncSession, lang: str) -> None:
+    """Delete everything kept about the sender: jobs, transcripts, stored results, settings."""
+    count = await forget_user(session, message.from_user.id)  # type: ignore[union-attr]
+    await message.answer(t("forgot", lang, count=count))
+
+
 async def not_audio(message: Message, lang: str) -> None:
     """Stickers, photos, text, other files: a short help."""
     await message.reply(t("not_audio", lang))
@@ -28,6 +36,7 @@ def build_router() -> Router:
     router = Router(name="common")
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))
+    router.message.register(forget, Command("forget"))
     return router
 
 

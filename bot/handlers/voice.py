@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.media import Media, media_of
 from core.db.models import Job, JobStatus, User, utcnow
-from core.db.repo import create_job, queue_position, update_job
-from core.queue import enqueue_note
+from core.db.repo import create_job, queue_position, update_job, user_load
+from core.queue import enqueue_note, queue_depth
 from core.settings import Settings
-from core.texts import t
+from core.texts import duration_text, t
 
 log = logging.getLogger(__name__)
 # A job recorded this long ago but never acknowledged was left by a crashed bot: a redelivery resumes it.
@@ -56,13 +56,30 @@ async def audio_message(
     if not created and (job.status_message_id is not None or utcnow() - job.created_at < ACK_GRACE):
         log.info("update for message %s delivered again; job %s is already handled", job.key, job.id)
         return
-    limit = _limit_error(media, settings, lang)
+    limit = _limit_error(media, settings, lang) or await _load_error(session, job, settings, lang, arq)
     if limit is not None:
         code, reply = limit
         await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
         await message.reply(reply)
         return
     await _queue(message, session, job, lang, arq)
+
+
+async def _load_error(
+    session: AsyncSession, job: Job, settings: Settings, lang: str, arq: ArqRedis
+) -> tuple[str, str] | None:
+    """(error code, reply) when this user, or everyone together, has too much in the queue already."""
+    load = await user_load(session, job.user_id, exclude_id=job.id)
+    if load.in_flight >= settings.max_jobs_in_flight:
+        wait = duration_text(10 + 0.3 * load.in_flight_audio_s, lang)
+        return "rate_limited", t("rate_in_flight", lang, count=load.in_flight, wait=wait)
+    if load.last_hour >= settings.max_jobs_per_hour and load.oldest_in_hour is not None:
+        wait_s = (load.oldest_in_hour + dt.timedelta(hours=1) - utcnow()).total_seconds()
+        return "rate_limited", t("rate_hourly", lang, count=load.last_hour, wait=duration_text(wait_s, lang))
+    depth = await queue_depth(arq)
+    if depth >= settings.max_queue_depth:
+        return "queue_full", t("busy", lang, depth=depth, wait=duration_text(15 * depth, lang))
+    return None
 
 
 async def _queue(message: Message, session: AsyncSession, job: Job, lang: str, arq: ArqRedis) -> None:

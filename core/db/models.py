@@ -82,6 +82,9 @@ class Job(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     result_voice_file_id: Mapped[str | None] = mapped_column(String(256))
     reused_job_id: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(128))  # who holds the job now
+    heartbeat_at: Mapped[dt.datetime | None]  # refreshed while a worker holds it; stale = the worker died
+    sent_parts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # result messages sent
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]

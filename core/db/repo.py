@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,3 +176,120 @@ async def job_stats(session: AsyncSession, since: dt.datetime) -> Stats:
         p50_s=_percentile(durations, 0.5),
         p95_s=_percentile(durations, 0.95),
     )
+
+
+@dataclass
+class UserLoad:
+    in_flight: int
+    in_flight_audio_s: float
+    last_hour: int
+    oldest_in_hour: dt.datetime | None
+
+
+async def user_load(session: AsyncSession, user_id: int, *, exclude_id: int) -> UserLoad:
+    """How much a user has going on: unfinished jobs and jobs accepted in the last hour."""
+    hour_ago = utcnow() - dt.timedelta(hours=1)
+    rows = (
+        await session.execute(
+            select(Job.status, Job.duration_s, Job.created_at).where(
+                Job.user_id == user_id,
+                Job.id != exclude_id,
+                Job.created_at >= hour_ago,
+                Job.error_code.is_distinct_from("rate_limited"),
+            )
+        )
+    ).all()
+    unfinished = [r for r in rows if r.status in UNFINISHED]
+    return UserLoad(
+        in_flight=len(unfinished),
+        in_flight_audio_s=sum(r.duration_s or 60.0 for r in unfinished),
+        last_hour=len(rows),
+        oldest_in_hour=min((_aware(r.created_at) for r in rows), default=None),
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+async def forget_user(session: AsyncSession, user_id: int) -> int:
+    """Delete a user's jobs (transcripts, file references) and settings; returns how many jobs went."""
+    jobs = await session.scalar(select(func.count()).select_from(Job).where(Job.user_id == user_id))
+    await session.execute(delete(Job).where(Job.user_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+    await session.commit()
+    return int(jobs or 0)
+
+
+async def purge_expired(session: AsyncSession, before: dt.datetime) -> int:
+    """Erase transcripts and stored results of jobs finished before ``before``; returns how many."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.finished_at < before, (Job.transcript.is_not(None)) | (Job.result_voice_file_id.is_not(None)))
+        .values(transcript=None, result_voice_file_id=None, error=None)
+    )
+    await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+IN_PROGRESS = (JobStatus.downloading, JobStatus.denoising, JobStatus.transcribing, JobStatus.sending)
+
+
+async def claim_job(session: AsyncSession, job_id: int, worker: str, *, stale_before: dt.datetime) -> bool:
+    """Take job ``job_id`` for ``worker`` unless it is finished or another live worker holds it."""
+    result = await session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status.in_(UNFINISHED),
+            (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale_before) | (Job.worker == worker),
+        )
+        .values(worker=worker, heartbeat_at=utcnow(), attempts=Job.attempts + 1)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def heartbeat(session: AsyncSession, job_id: int, worker: str) -> None:
+    await session.execute(update(Job).where(Job.id == job_id, Job.worker == worker).values(heartbeat_at=utcnow()))
+    await session.commit()
+
+
+async def release_job(session: AsyncSession, job_id: int, worker: str) -> None:
+    """Let go of a job that will be retried later (by whichever worker takes it)."""
+    await session.execute(update(Job).where(Job.id == job_id, Job.worker == worker).values(heartbeat_at=None))
+    await session.commit()
+
+
+async def stalled_jobs(
+    session: AsyncSession, *, stale_before: dt.datetime, queued_before: dt.datetime
+) -> tuple[list[Job], list[Job]]:
+    """(jobs whose worker stopped beating, jobs queued long ago and maybe lost with Redis)."""
+    dead = (
+        await session.scalars(
+            select(Job).where(
+                Job.status.in_(IN_PROGRESS), Job.heartbeat_at.is_not(None), Job.heartbeat_at < stale_before
+            )
+        )
+    ).all()
+    waiting = (
+        await session.scalars(
+            select(Job).where(
+                Job.status.in_(UNFINISHED),
+                Job.heartbeat_at.is_(None),
+                Job.status_message_id.is_not(None),
+                Job.created_at < queued_before,
+            )
+        )
+    ).all()
+    return list(dead), list(waiting)
+
+
+async def take_over(session: AsyncSession, job: Job) -> bool:
+    """Mark a dead worker's job as free (once, even if several rescuers look at it at the same time)."""
+    result = await session.execute(
+        update(Job).where(Job.id == job.id, Job.heartbeat_at == job.heartbeat_at).values(heartbeat_at=None, worker=None)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,126 @@
+"""The worker image, built with podman from docker/worker.Dockerfile: a note processed inside it, then the
+containerised worker serving a job from the real bot over the fake Bot API server, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.common import shared_dir
+from ml.audio import encode_voice
+from ml.wer import wer
+from tests.audio_factory import noisy_speech
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+TAG = "localhost/voicebot-worker:test"
+CONF = "/tmp/podman-build.containers.conf"
+
+
+def podman_build() -> Path:
+    return shared_dir() / "tools" / "podman-build"
+
+
+def podman(*args: str) -> subprocess.CompletedProcess[str]:
+    runtime = shutil.which("runc") or "runc"
+    return subprocess.run(
+        ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", *args],
+        capture_output=True, text=True, env={**os.environ, "CONTAINERS_CONF": CONF},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    build = subprocess.run(
+        [str(podman_build()), "docker/worker.Dockerfile", ".", TAG, "--format", "docker"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    size = podman("image", "inspect", TAG, "--format", "{{.Size}}")
+    print(f"worker image size: {int(size.stdout.strip()) / 1e9:.2f} GB")
+    return TAG
+
+
+def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
+    noisy, reference, _ = noisy_speech(10.0, snr_db=10.0)
+    (tmp_path / "note.ogg").write_bytes(encode_voice(noisy))
+    tmp_path.chmod(0o777)
+    run = subprocess.run(
+        [str(podman_build()), "--run", image, "-v", f"{tmp_path}:/notes", "--",
+         "process", "/notes/note.ogg", "--out-dir", "/notes/out", "-q"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = json.loads((tmp_path / "out" / "note.json").read_text())
+    assert wer(reference, data["text"]) < 0.4
+    assert data["models"] == {"denoiser": "rnnoise", "whisper": "base"}
+
+
+async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -> None:
+    import asyncpg
+    from arq import create_pool
+
+    from bot.app import make_bot, make_dispatcher
+    from core.db.engine import make_engine, make_sessionmaker
+    from core.db.migrate import upgrade
+    from core.queue import redis_settings
+    from core.settings import Settings
+    from ml.registry import Registry
+    from tests.e2e.conftest import ADMIN_ID, POSTGRES_DSN, TOKEN
+    from tests.fake_telegram import FakeTelegram
+
+    telegram = FakeTelegram(TOKEN)
+    url = await telegram.start()
+    name = f"voicebot_container_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    redis_url = "redis://127.0.0.1:6379/8"
+    await asyncio.to_thread(upgrade, database_url)
+    settings = Settings(telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url,
+                        redis_url=redis_url, admin_ids=frozenset({ADMIN_ID}), _env_file=None)  # fmt: skip
+    arq = await create_pool(redis_settings(redis_url))
+    await arq.flushdb()
+    engine = make_engine(database_url)
+    bot = make_bot(settings)
+    dispatcher = make_dispatcher(settings, make_sessionmaker(engine), arq, Registry(cache_dir=tmp_path))
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
+    container = f"voicebot-worker-{uuid.uuid4().hex[:8]}"
+    worker = await asyncio.create_subprocess_exec(
+        str(podman_build()), "--run", image, "--name", container,
+        "-e", f"TELEGRAM_BOT_TOKEN={TOKEN}", "-e", f"TELEGRAM_API_URL={url}",
+        "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", "--", "worker",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        noisy, reference, _ = noisy_speech(8.0, snr_db=10.0)
+        data = encode_voice(noisy)
+        stored = telegram.add_file(data)
+        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": 8,
+                 "mime_type": "audio/ogg", "file_size": len(data)}  # fmt: skip
+        telegram.push_message(77, voice=voice)
+        sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 77), timeout=300)
+        assert wer(reference, sent[0].params["caption"]) < 0.4
+        healthy = await asyncio.to_thread(podman, "exec", container, "voicebot", "worker", "--check")
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    finally:
+        await asyncio.to_thread(podman, "rm", "-f", container)
+        output = (await asyncio.wait_for(worker.communicate(), timeout=60))[0].decode()
+        await dispatcher.stop_polling()
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await bot.session.close()
+        await arq.flushdb()
+        await arq.aclose()
+        await engine.dispose()
+        await telegram.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert TOKEN not in output

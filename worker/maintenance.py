@@ -1,0 +1,48 @@
+"""Periodic jobs every worker runs: rescue notes whose worker died or whose queue entry was lost, and erase
+results older than the retention period."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from core.db.models import utcnow
+from core.db.repo import purge_expired, stalled_jobs, take_over
+from core.queue import enqueue_note
+from core.settings import Settings
+from worker.jobs import STALE_AFTER
+
+log = logging.getLogger(__name__)
+QUEUED_GRACE = dt.timedelta(seconds=60)  # a queued job older than this is re-queued if Redis lost it
+RESCUE_SECONDS = {5, 25, 45}  # when in each minute the rescue runs
+
+
+async def rescue_stalled(ctx: dict[str, Any]) -> int:
+    """Queue again the jobs a dead worker held (new arq id) and those Redis lost (same id: a no-op if
+    the job is still queued). Returns how many were queued."""
+    now = utcnow()
+    queued = 0
+    async with ctx["sessionmaker"]() as session:
+        dead, waiting = await stalled_jobs(session, stale_before=now - STALE_AFTER, queued_before=now - QUEUED_GRACE)
+        for job in dead:
+            if await take_over(session, job):
+                log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
+                await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
+                                   rescue=job.attempts)  # fmt: skip
+                queued += 1
+        for job in waiting:
+            if await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id):
+                log.warning("job %s was missing from the queue; queued it again", job.id)
+                queued += 1
+    return queued
+
+
+async def purge_expired_results(ctx: dict[str, Any]) -> int:
+    """Erase transcripts and stored results older than RETENTION_DAYS."""
+    settings: Settings = ctx["settings"]
+    async with ctx["sessionmaker"]() as session:
+        count = await purge_expired(session, utcnow() - dt.timedelta(days=settings.retention_days))
+    if count:
+        log.info("erased the results of %d jobs past retention", count)
+    return count
