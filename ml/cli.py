@@ -77,6 +77,24 @@ def cmd_setup_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train, or resume, the run a YAML config describes."""
+    from ml.train.run import load_config, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    train(load_config(args.config), max_minutes=args.max_minutes)
+    return 0
+
+
+def cmd_noiser(args: argparse.Namespace) -> int:
+    """Write drawn training or validation mixtures to a folder for listening."""
+    from ml.data.noiser import write_mixtures
+
+    table = write_mixtures(Path(args.data_dir), args.out_dir, count=args.count, split=args.split, seed=args.seed)
+    print(f"ml: {args.count} mixtures described in {table}", file=sys.stderr)
+    return 0
+
+
 def default_shared() -> Path:
     """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
     return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
@@ -95,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("setup-metrics", help="install the DNSMOS models for torchmetrics")
     metrics.add_argument("--shared", default=str(default_shared()))
     metrics.set_defaults(func=cmd_setup_metrics)
+    train = sub.add_parser("train", help="train or resume a denoiser from a YAML config (ml/configs/)")
+    train.add_argument("--config", required=True, help="e.g. ml/configs/demucs.yaml")
+    train.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    train.set_defaults(func=cmd_train)
+    noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
+    noiser.add_argument("--out-dir", required=True)
+    noiser.add_argument("--count", type=int, default=20)
+    noiser.add_argument("--split", choices=("train", "dev"), default="train")
+    noiser.add_argument("--seed", type=int, default=0)
+    noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
+    noiser.set_defaults(func=cmd_noiser)
     return parser
 
 

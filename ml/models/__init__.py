@@ -5,8 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from ml.models.demucs import Demucs
+from ml.models.gatewave import GateWave
+from ml.models.waveunet import WaveUNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"demucs": Demucs}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"demucs": Demucs, "waveunet": WaveUNet, "gatewave": GateWave}
 
 
 def build_model(arch: str, config: dict) -> nn.Module:

@@ -1,0 +1,221 @@
+"""From a YAML config to a running Trainer that resumes from ``<runs_dir>/<name>/checkpoints/last.ckpt``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from ml.data.mixer import MixConfig
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; the YAML files under ``ml/configs`` document each key."""
+
+    name: str
+    arch: str
+    model: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    runs_dir: str = "runs"
+    seed: int = 0
+    train_seed: int | None = None
+    # data
+    segment_s: float = 2.5
+    batch_size: int = 12
+    num_workers: int = 1
+    snr_db: tuple[float, float] = (-5.0, 20.0)
+    level_db: tuple[float, float] = (-40.0, -15.0)
+    noise_weights: dict[str, float] = field(
+        default_factory=lambda: {"real": 0.65, "babble": 0.15, "colored": 0.1, "hum": 0.05, "clicks": 0.05}
+    )
+    p_second_noise: float = 0.3
+    p_reverb: float = 0.3
+    rt60_s: tuple[float, float] = (0.2, 0.8)
+    early_ms: float = 50.0
+    p_band_limit: float = 0.2
+    val_count: int = 32
+    val_seconds: float = 4.0
+    val_seed: int = 1234
+    val_batch_size: int = 4
+    dnsmos: bool = True
+    # loss
+    l1_weight: float = 1.0
+    stft_sc_weight: float = 0.5
+    stft_mag_weight: float = 0.5
+    # optimiser
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    decay_steps: int = 100_000
+    min_lr: float = 1e-5
+    grad_clip: float = 0.0
+    # schedule
+    max_steps: int = 100_000
+    epoch_steps: int = 500
+    val_every_epochs: int = 2
+    audio_every_epochs: int = 6
+    audio_count: int = 3
+    checkpoint_minutes: float = 4.0
+    log_every_steps: int = 50
+    # machine
+    threads: int = 0
+    accelerator: str = "auto"
+    precision: str = "32-true"
+    # experiment tracking (TensorBoard always)
+    clearml: bool = False
+    clearml_project: str = "voicebot-denoiser"
+    clearml_offline: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a flat YAML config (the run's name defaults to the file's stem); unknown keys are an error."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    raw = {"name": path.stem, **raw, **overrides}
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {', '.join(unknown)}")
+    for key, value in raw.items():
+        if isinstance(value, list):
+            raw[key] = tuple(value)
+    return TrainConfig(**raw)
+
+
+def _mix_config(cfg: TrainConfig) -> MixConfig:
+    from ml.data.mixer import MixConfig
+
+    return MixConfig(
+        segment_s=cfg.segment_s,
+        snr_db=cfg.snr_db,
+        level_db=cfg.level_db,
+        noise_weights=dict(cfg.noise_weights),
+        p_second_noise=cfg.p_second_noise,
+        p_reverb=cfg.p_reverb,
+        rt60_s=cfg.rt60_s,
+        early_ms=cfg.early_ms,
+        p_band_limit=cfg.p_band_limit,
+    )
+
+
+def _start_clearml(cfg: TrainConfig) -> None:
+    """Open a ClearML task; offline (a local session folder) unless a server is configured and wanted."""
+    from clearml import Task
+
+    server = os.environ.get("CLEARML_API_HOST") or (Path.home() / "clearml.conf").exists()
+    if cfg.clearml_offline or not server:
+        Task.set_offline(True)
+    task = Task.init(
+        project_name=cfg.clearml_project,
+        task_name=cfg.name,
+        auto_connect_frameworks={"tensorboard": True, "pytorch": False, "matplotlib": False},
+        auto_connect_arg_parser=False,
+        auto_connect_streams=False,
+        auto_resource_monitoring=False,
+    )
+    task.connect(dataclasses.asdict(cfg))
+    log.info("ClearML task %s (%s)", task.id, "offline" if Task.is_offline() else "online")
+
+
+def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
+    """Train (or resume) the run ``cfg`` describes; return the path of its last checkpoint."""
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from ml.cli import default_shared
+    from ml.data.mixer import TrainMixtures, ValidationMixtures, load_pools
+    from ml.models import build_model
+    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, LastCheckpoint, ProgressLog
+    from ml.train.datamodule import MixtureDataModule
+    from ml.train.losses import EnhancementLoss
+    from ml.train.system import EnhancementSystem, OptimConfig
+
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
+    warnings.filterwarnings("ignore", ".*exists and is not empty.*")  # resuming
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    run_dir, ckpt_dir = cfg.run_dir, cfg.run_dir / "checkpoints"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.clearml:
+        _start_clearml(cfg)
+    pl.seed_everything(cfg.seed, workers=False, verbose=False)
+
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_shared() / "data"
+    mix = _mix_config(cfg)
+    train_set = TrainMixtures(load_pools(data_dir, "train"), mix, seed=cfg.train_seed)
+    val_set = ValidationMixtures(
+        load_pools(data_dir, "dev"), mix, count=cfg.val_count, seconds=cfg.val_seconds, seed=cfg.val_seed
+    )
+    data = MixtureDataModule(
+        train_set, val_set, batch_size=cfg.batch_size, val_batch_size=cfg.val_batch_size, num_workers=cfg.num_workers
+    )
+    model = build_model(cfg.arch, cfg.model)
+    system = EnhancementSystem(
+        model,
+        EnhancementLoss(l1=cfg.l1_weight, stft_sc=cfg.stft_sc_weight, stft_mag=cfg.stft_mag_weight),
+        OptimConfig(
+            lr=cfg.lr,
+            betas=cfg.betas,
+            weight_decay=cfg.weight_decay,
+            warmup_steps=cfg.warmup_steps,
+            decay_steps=cfg.decay_steps,
+            min_lr=cfg.min_lr,
+        ),
+        arch=cfg.arch,
+        dnsmos=cfg.dnsmos,
+    )
+    log.info("%s: %s, %.2f M parameters", cfg.name, cfg.arch, sum(p.numel() for p in model.parameters()) / 1e6)
+
+    last = ckpt_dir / LAST
+    callbacks: list[pl.Callback] = [
+        LastCheckpoint(last, every_minutes=cfg.checkpoint_minutes, session_minutes=max_minutes),
+        ModelCheckpoint(
+            ckpt_dir, filename="best", monitor="val/pesq", mode="max", save_top_k=1, enable_version_counter=False
+        ),
+        LearningRateMonitor("step"),
+        ProgressLog(cfg.log_every_steps, cfg.batch_size * cfg.segment_s),
+        AudioSamples([val_set[i] for i in range(min(cfg.audio_count, len(val_set)))], cfg.audio_every_epochs),
+    ]
+    trainer = pl.Trainer(
+        default_root_dir=run_dir,
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        max_steps=cfg.max_steps,
+        max_epochs=-1,
+        limit_train_batches=cfg.epoch_steps,
+        check_val_every_n_epoch=cfg.val_every_epochs,
+        num_sanity_val_steps=0,
+        log_every_n_steps=cfg.log_every_steps,
+        gradient_clip_val=cfg.grad_clip or None,
+        logger=TensorBoardLogger(run_dir, name="tensorboard", version=""),
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    resume = last if last.exists() else None
+    log.info(
+        "%s from %s; logs and checkpoints in %s", "resuming" if resume else "starting", resume or "scratch", run_dir
+    )
+    trainer.fit(system, datamodule=data, ckpt_path=resume)
+    log.info("stopped at step %d; last checkpoint %s", trainer.global_step, last)
+    return last

@@ -1,0 +1,119 @@
+"""Training: the new architectures keep any length; a few CPU steps run, checkpoint and resume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ml.checkpoint import load_model, save_checkpoint
+from ml.denoisers import TorchDenoiser
+from ml.models import ARCHITECTURES, build_model
+from ml.train.losses import EnhancementLoss
+from ml.train.run import load_config, train
+from ml.train.system import EnhancementSystem, OptimConfig, dnsmos_available
+from tests.ml.test_mixer import make_tiny_data
+
+CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
+SMALL = {"waveunet": {"depth": 4, "channels": 8}, "gatewave": {"hidden": 8, "depth": 3, "bottleneck_blocks": 2}}
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+@pytest.mark.parametrize("length", [1, 257, 16_001])
+def test_any_length_in_is_that_length_out(arch: str, length: int) -> None:
+    model = build_model(arch, SMALL[arch]).eval()
+    x = torch.randn(2, length)
+    with torch.no_grad():
+        assert model(x).shape == (2, 1, length)
+        assert model(x.unsqueeze(1)).shape == (2, 1, length)
+        assert model.enhance_normalized(x.unsqueeze(1)).shape == (2, 1, length)
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_forward_is_enhance_normalized_at_unit_std(arch: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(arch, SMALL[arch]).eval()
+    x = torch.randn(1, 1, 8000) * 0.05
+    std = x.std(correction=0)
+    with torch.no_grad():
+        direct = model(x)
+        scaled = model.enhance_normalized(x / (std + model.config["floor"])) * std
+    assert torch.allclose(direct, scaled, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_checkpoint_round_trip_and_chunked_inference(arch: str, tmp_path: Path) -> None:
+    model = build_model(arch, SMALL[arch]).eval()
+    save_checkpoint(tmp_path / "m.pt", model, arch=arch)
+    loaded, meta = load_model(tmp_path / "m.pt")
+    assert meta["arch"] == arch and type(loaded) is ARCHITECTURES[arch]
+    audio = np.random.default_rng(0).standard_normal(16_000 * 3).astype(np.float32) * 0.1
+    out = TorchDenoiser(loaded, version="t", chunk_s=1.0, overlap_s=0.25)(audio)
+    assert out.shape == audio.shape and np.isfinite(out).all()
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread avoids contention with whatever else runs
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", ["demucs", "waveunet", "gatewave", "smoke"])
+def test_shipped_configs_build_and_run(name: str, one_thread: None) -> None:
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg.name == name and cfg.run_dir == Path("runs") / name
+    model = build_model(cfg.arch, cfg.model).eval()
+    loss = EnhancementLoss(l1=cfg.l1_weight, stft_sc=cfg.stft_sc_weight, stft_mag=cfg.stft_mag_weight)
+    with torch.no_grad():
+        total, parts = loss(model(torch.randn(1, 4000)), torch.randn(1, 4000))
+    assert set(parts) == {"l1", "stft_sc", "stft_mag"} and torch.isfinite(total)
+
+
+def test_unknown_config_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"arch": "demucs", "learning_rate": 0.1}))
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_config(path)
+
+
+def test_warmup_then_cosine_decay() -> None:
+    optim = OptimConfig(lr=1e-3, warmup_steps=10, decay_steps=110, min_lr=1e-5)
+    assert optim.factor(0) == pytest.approx(0.1) and optim.factor(9) == pytest.approx(1.0)
+    assert optim.factor(60) == pytest.approx(0.505, abs=1e-3)
+    assert optim.factor(110) == optim.factor(10_000) == pytest.approx(0.01)
+
+
+def test_smoke_training_checkpoints_and_resumes(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_tiny_data(shared, tmp_path / "data")
+    runs = tmp_path / "runs"
+    cfg = load_config(CONFIGS / "smoke.yaml", runs_dir=str(runs), data_dir=str(data), dnsmos=dnsmos_available())
+    steps_run = 0
+    original = EnhancementSystem.training_step
+
+    def counting(self: EnhancementSystem, *args: object) -> torch.Tensor:
+        nonlocal steps_run
+        steps_run += 1
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EnhancementSystem, "training_step", counting)
+    last = train(cfg)
+    assert last == runs / "smoke" / "checkpoints" / "last.ckpt"
+    first = torch.load(last, map_location="cpu", weights_only=False)
+    assert first["global_step"] == cfg.max_steps == steps_run
+    assert first["denoiser"]["arch"] == "demucs" and first["denoiser"]["config"]["hidden"] == 8
+    assert (last.parent / "best.ckpt").exists()  # validation ran and reported PESQ
+    assert list((runs / "smoke" / "tensorboard").glob("events.out.tfevents.*"))
+
+    steps_run = 0
+    train(load_config(CONFIGS / "smoke.yaml", runs_dir=str(runs), data_dir=str(data), dnsmos=False, max_steps=5))
+    resumed = torch.load(last, map_location="cpu", weights_only=False)
+    assert resumed["global_step"] == 5 and steps_run == 2  # continued from step 3, did not start over
+    assert not torch.equal(
+        resumed["state_dict"]["model.encoder.0.0.weight"], first["state_dict"]["model.encoder.0.0.weight"]
+    )
