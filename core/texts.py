@@ -52,8 +52,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "❌ Файл весит {size_mb:.1f} МБ, а я принимаю до {max_mb:.0f} МБ. Пришлите файл поменьше.",
     },
     "too_long": {
-        "en": "❌ This note is {minutes:.0f} min long; the limit is {max_min:.0f} min. Please split it.",
-        "ru": "❌ Запись длится {minutes:.0f} мин, а предел — {max_min:.0f} мин. Разделите её, пожалуйста.",
+        "en": "❌ This note is {length} long; the limit is {limit}. Please split it.",
+        "ru": "❌ Запись длится {length}, а предел — {limit}. Разделите её, пожалуйста.",
     },
     "error_unsupported_audio": {
         "en": "❌ I could not read this file as audio: it may be damaged or have no sound track.",

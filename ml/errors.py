@@ -36,6 +36,10 @@ class TooLong(AudioError):
         self.max_s = max_s
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 class NoSpeech(AudioError):
     """The audio holds no speech (silence or noise only)."""
 

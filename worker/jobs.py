@@ -32,7 +32,7 @@ from core.db.repo import (
     update_job,
 )
 from core.settings import Settings
-from core.texts import pick_language
+from core.texts import duration_text, pick_language
 from ml.errors import AudioError, TooLong
 from ml.pipeline import Pipeline, PipelineOptions, PipelineResult
 from worker.replies import Replier
@@ -49,10 +49,6 @@ STAGE_STATUS = {
 
 class ProcessingTimedOut(Exception):
     """The pipeline ran past the time allowed for a note of this length."""
-
-
-HEARTBEAT_S = 10.0
-STALE_AFTER = dt.timedelta(seconds=45)  # no heartbeat for this long: the worker holding the job is gone
 
 
 def processing_timeout_s(duration_s: float | None, max_duration_s: float) -> float:
@@ -75,7 +71,8 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
             return "missing"
         if job.status.finished:
             return f"already {job.status.value}"
-        if not await claim_job(session, job.id, ctx["worker_name"], stale_before=utcnow() - STALE_AFTER):
+        stale_before = utcnow() - dt.timedelta(seconds=settings.job_stale_after_s)
+        if not await claim_job(session, job.id, ctx["worker_name"], stale_before=stale_before):
             return "held by another worker"
         user = await session.get(User, job.user_id)
         assert user is not None
@@ -106,7 +103,7 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
 async def _keep_beating(ctx: dict[str, Any], job_id: int) -> None:
     """Refresh the job's heartbeat while this worker holds it; a stale heartbeat means the worker died."""
     while True:
-        await asyncio.sleep(HEARTBEAT_S)
+        await asyncio.sleep(ctx["settings"].job_heartbeat_s)
         try:
             async with ctx["sessionmaker"]() as session:
                 await heartbeat(session, job_id, ctx["worker_name"])
@@ -125,7 +122,7 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
     try:
         return await _process(ctx, job, user, replier)
     except AudioError as exc:
-        await _fail(ctx, job, replier, exc.code, str(exc), reply_values=_values(exc))
+        await _fail(ctx, job, replier, exc.code, str(exc), reply_values=_values(exc, replier.lang))
         return f"failed: {exc.code}"
     except TelegramRetryAfter as exc:
         log.warning("job %s: Telegram asks to wait %s s", job.id, exc.retry_after)
@@ -152,9 +149,9 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
         return "failed: internal"
 
 
-def _values(exc: AudioError) -> dict[str, float]:
+def _values(exc: AudioError, lang: str) -> dict[str, str]:
     if isinstance(exc, TooLong):
-        return {"minutes": exc.duration_s / 60, "max_min": exc.max_s / 60}
+        return {"length": duration_text(exc.duration_s, lang), "limit": duration_text(exc.max_s, lang)}
     return {}
 
 
@@ -164,7 +161,7 @@ async def _fail(
     replier: Replier,
     code: str,
     error: str,
-    reply_values: dict[str, float] | None = None,
+    reply_values: dict[str, object] | None = None,
 ) -> None:
     """Record the failure and tell the user why, in their language."""
     log.info("job %s failed: %s (%s)", job.id, code, error)

@@ -11,25 +11,28 @@ from core.db.models import utcnow
 from core.db.repo import purge_expired, stalled_jobs, take_over
 from core.queue import enqueue_note
 from core.settings import Settings
-from worker.jobs import STALE_AFTER
 
 log = logging.getLogger(__name__)
-QUEUED_GRACE = dt.timedelta(seconds=60)  # a queued job older than this is re-queued if Redis lost it
 RESCUE_SECONDS = {5, 25, 45}  # when in each minute the rescue runs
 
 
 async def rescue_stalled(ctx: dict[str, Any]) -> int:
     """Queue again the jobs a dead worker held (new arq id) and those Redis lost (same id: a no-op if
     the job is still queued). Returns how many were queued."""
+    settings: Settings = ctx["settings"]
     now = utcnow()
     queued = 0
     async with ctx["sessionmaker"]() as session:
-        dead, waiting = await stalled_jobs(session, stale_before=now - STALE_AFTER, queued_before=now - QUEUED_GRACE)
+        dead, waiting = await stalled_jobs(
+            session,
+            stale_before=now - dt.timedelta(seconds=settings.job_stale_after_s),
+            queued_before=now - dt.timedelta(seconds=settings.requeue_after_s),
+        )
         for job in dead:
-            if await take_over(session, job):
-                log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
-                await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
-                                   rescue=job.attempts)  # fmt: skip
+            log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
+            await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
+                               rescue=job.attempts)  # fmt: skip
+            if await take_over(session, job):  # only after it is queued: a failed enqueue is retried next tick
                 queued += 1
         for job in waiting:
             if await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id):

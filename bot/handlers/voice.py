@@ -29,8 +29,8 @@ def _limit_error(media: Media, settings: Settings, lang: str) -> tuple[str, str]
         size_mb = media.file_size / 1024 / 1024
         return "too_big", t("too_big", lang, size_mb=size_mb, max_mb=settings.max_file_mb)
     if media.duration_s and media.duration_s > settings.max_duration_s:
-        minutes = media.duration_s / 60
-        return "too_long", t("too_long", lang, minutes=minutes, max_min=settings.max_duration_s / 60)
+        length, limit = duration_text(media.duration_s, lang), duration_text(settings.max_duration_s, lang)
+        return "too_long", t("too_long", lang, length=length, limit=limit)
     return None
 
 
@@ -56,13 +56,20 @@ async def audio_message(
     if not created and (job.status_message_id is not None or utcnow() - job.created_at < ACK_GRACE):
         log.info("update for message %s delivered again; job %s is already handled", job.key, job.id)
         return
-    limit = _limit_error(media, settings, lang) or await _load_error(session, job, settings, lang, arq)
-    if limit is not None:
+    try:
+        limit = _limit_error(media, settings, lang) or await _load_error(session, job, settings, lang, arq)
+        if limit is None:
+            await _queue(message, session, job, lang, arq)
+            return
         code, reply = limit
-        await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.error("job %s: the queue is unreachable: %s", job.id, exc)
+        code, reply = "queue_unavailable", t("try_later", lang)
+    await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
+    if job.status_message_id is None:
         await message.reply(reply)
-        return
-    await _queue(message, session, job, lang, arq)
+    else:
+        await message.bot.edit_message_text(reply, chat_id=job.chat_id, message_id=job.status_message_id)  # type: ignore[union-attr]
 
 
 async def _load_error(
@@ -83,17 +90,12 @@ async def _load_error(
 
 
 async def _queue(message: Message, session: AsyncSession, job: Job, lang: str, arq: ArqRedis) -> None:
+    """Acknowledge with the queue position, then queue the job (Redis errors propagate to the caller)."""
     position = await queue_position(session, job)
     status = await message.reply(t("queued", lang, position=position))
+    job.status_message_id = status.message_id
     await update_job(session, job.id, status_message_id=status.message_id)
-    try:
-        await enqueue_note(arq, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id)
-    except (RedisError, OSError, TimeoutError):
-        log.exception("cannot queue job %s", job.id)
-        await update_job(session, job.id, status=JobStatus.failed, error_code="queue_unavailable",
-                         error="the queue (Redis) was unreachable")  # fmt: skip
-        await status.edit_text(t("try_later", lang))
-        return
+    await enqueue_note(arq, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id)
     log.info("queued job %s (%s, %s s)", job.id, job.kind, job.duration_s)
 
 
