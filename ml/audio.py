@@ -94,19 +94,26 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE) -> bytes:
-    """Encode mono float32 audio as an OGG/Opus voice note (48 kHz mono), as Telegram's sendVoice wants."""
-    pcm = resample(np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False), sample_rate, VOICE_SAMPLE_RATE)
+    """Encode mono float32 audio as an OGG/Opus voice note (48 kHz mono), as Telegram's sendVoice wants.
+
+    Resamples and encodes a second at a time, so memory does not grow with the note's length.
+    """
+    upsample = soxr.ResampleStream(sample_rate, VOICE_SAMPLE_RATE, 1, dtype="float32")
     buffer = io.BytesIO()
+    pts = 0
     with av.open(buffer, mode="w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=VOICE_SAMPLE_RATE, layout="mono")
         stream.bit_rate = bitrate
         stream.options = {"application": "voip"}
-        step = 960 * 50  # one second per frame handed to the encoder; it re-buffers into 20 ms packets
-        for start in range(0, pcm.size, step):
-            chunk = pcm[start : start + step]
-            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+        for start in range(0, max(audio.size, 1), sample_rate):
+            block = np.clip(audio[start : start + sample_rate], -1.0, 1.0).astype(np.float32, copy=False)
+            pcm = upsample.resample_chunk(block, last=start + sample_rate >= audio.size)
+            if pcm.size == 0:
+                continue
+            frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="flt", layout="mono")
             frame.sample_rate = VOICE_SAMPLE_RATE
-            frame.pts = start
+            frame.pts = pts
+            pts += pcm.size
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):

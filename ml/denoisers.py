@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+import soxr
 import torch
 from torch import nn
 
-from ml.audio import SAMPLE_RATE, resample
+from ml.audio import SAMPLE_RATE
 
 Progress = Callable[[float], None]
 
@@ -34,7 +35,13 @@ class PassThrough:
 
 
 class RNNoiseDenoiser:
-    """RNNoise (Valin, 2018) through ``pyrnnoise``'s bundled library: 48 kHz, 10 ms frames."""
+    """RNNoise (Valin, 2018) through ``pyrnnoise``'s bundled library: 48 kHz, 10 ms frames.
+
+    Streams one second at a time through the resamplers and the network, so memory stays at the size
+    of the input and output whatever the note's length.
+    """
+
+    BLOCK = SAMPLE_RATE  # input samples per step
 
     def __init__(self, version: str = "rnnoise") -> None:
         from pyrnnoise import rnnoise
@@ -43,26 +50,37 @@ class RNNoiseDenoiser:
         self._lib = rnnoise.lib
         self._frame = rnnoise.FRAME_SIZE
         self._rate = rnnoise.SAMPLE_RATE
-        self._delay = 2 * self._frame  # RNNoise's output lags its input by two frames (20 ms)
+        self._delay = 2 * self._frame * SAMPLE_RATE // self._rate  # output lags input by two frames
 
     def __call__(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
-        x = resample(audio, SAMPLE_RATE, self._rate) * 32767.0
-        n = x.size
-        x = np.pad(x, (0, self._delay))
-        pad = (-x.size) % self._frame
-        frames = np.ascontiguousarray(np.pad(x, (0, pad)).astype(np.float32).reshape(-1, self._frame))
+        up = soxr.ResampleStream(SAMPLE_RATE, self._rate, 1, dtype="float32")
+        down = soxr.ResampleStream(self._rate, SAMPLE_RATE, 1, dtype="float32")
+        out = np.zeros(audio.size + self._delay, dtype=np.float32)
+        written = 0
+        pending = np.zeros(0, dtype=np.float32)
+        pointer = ctypes.POINTER(ctypes.c_float)
         state = self._lib.rnnoise_create(None)
+        padded = np.concatenate([audio, np.zeros(self._delay + self.BLOCK // 10, dtype=np.float32)])
         try:
-            pointer = ctypes.POINTER(ctypes.c_float)
-            for index, row in enumerate(frames):
-                ptr = row.ctypes.data_as(pointer)
-                self._lib.rnnoise_process_frame(state, ptr, ptr)
-                if progress is not None and index % 1000 == 0:
-                    progress(index / len(frames))
+            for start in range(0, padded.size, self.BLOCK):
+                last = start + self.BLOCK >= padded.size
+                pending = np.concatenate([pending, up.resample_chunk(padded[start : start + self.BLOCK], last=last)])
+                usable = pending.size - pending.size % self._frame if not last else pending.size
+                frames = np.pad(pending[:usable], (0, (-usable) % self._frame)) * 32767.0
+                frames = np.ascontiguousarray(frames.reshape(-1, self._frame), dtype=np.float32)
+                pending = pending[usable:]
+                for row in frames:
+                    ptr = row.ctypes.data_as(pointer)
+                    self._lib.rnnoise_process_frame(state, ptr, ptr)
+                clean = down.resample_chunk(frames.reshape(-1) / 32767.0, last=last)
+                take = min(clean.size, out.size - written)
+                out[written : written + take] = clean[:take]
+                written += take
+                if progress is not None:
+                    progress(min(1.0, (start + self.BLOCK) / padded.size))
         finally:
             self._lib.rnnoise_destroy(state)
-        out = frames.reshape(-1)[self._delay : self._delay + n] / 32767.0
-        return resample(out.astype(np.float32), self._rate, SAMPLE_RATE)[: audio.size]
+        return out[self._delay : self._delay + audio.size]
 
 
 class TorchDenoiser:
