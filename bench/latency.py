@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--whisper", default="base")
     parser.add_argument("--denoiser", default="rnnoise")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--lengths", default="10,30,120")
+    parser.add_argument("--lengths", default="10,30,120", help='comma-separated seconds; "" for none')
     parser.add_argument("--long-minutes", type=float, default=60.0, help="0 to skip the long note")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-record", action="store_true")
@@ -67,7 +67,7 @@ def main() -> None:
     pipeline = Pipeline(denoiser, transcriber)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seconds in (float(s) for s in args.lengths.split(",")):
+        for seconds in (float(s) for s in args.lengths.split(",") if s):
             noisy, _, _ = noisy_speech(seconds, snr_db=5.0)
             note = Path(tmp) / f"note_{seconds:.0f}.ogg"
             note.write_bytes(encode_voice(noisy))
@@ -98,9 +98,7 @@ def main() -> None:
                 f"denoise {t['denoise'] / 1000:.0f} s, transcribe {t['transcribe'] / 1000:.0f} s, "
                 f"encode {t['encode'] / 1000:.0f} s), RTF {data['wall_s'] / data['duration_s']:.3f}."
             )
-    table = markdown_table(
-        ["audio s", "decode ms", "denoise ms", "transcribe ms", "encode ms", "total s", "RTF"], rows
-    )
+    table = markdown_table(["audio s", "decode ms", "denoise ms", "transcribe ms", "encode ms", "total s", "RTF"], rows)
     notes = (
         f"Denoiser `{args.denoiser}`, Whisper `{args.whisper}` int8, {args.threads} threads, beam 5, strategy "
         f"`original`; noisy dev speech (kitchen noise, 5 dB SNR) as OGG/Opus; best of {args.repeats} runs; "

@@ -97,7 +97,7 @@ class Pipeline:
         timings["denoise"] = (time.perf_counter() - started) * 1000
 
         started = stage("transcribing")
-        transcript, heard = self._transcribe(audio, clean, options)
+        transcript, heard = transcribe_with_strategy(self.transcriber, audio, clean, options)
         timings["transcribe"] = (time.perf_counter() - started) * 1000
         if not transcript.text:
             raise NoSpeech("no speech found in this note")
@@ -117,24 +117,29 @@ class Pipeline:
             heard=heard,
         )
 
-    def _transcribe(self, audio: np.ndarray, clean: np.ndarray, options: PipelineOptions) -> tuple[Transcript, str]:
-        def run(x: np.ndarray) -> Transcript:
-            return self.transcriber.transcribe(
-                x,
-                language=options.language,
-                hint=options.language_hint,
-                beam_size=options.beam_size,
-                vad=options.vad,
-            )
 
-        strategy = options.strategy if options.denoise else "original"
-        if strategy == "original":
-            return run(audio), "original"
-        if strategy == "denoised":
-            return run(clean), "denoised"
-        if strategy == "mix":
-            return run((1 - options.mix_ratio) * clean + options.mix_ratio * audio), "mix"
-        original, denoised = run(audio), run(clean)
-        if denoised.avg_logprob > original.avg_logprob:
-            return denoised, "denoised"
-        return original, "original"
+def transcribe_with_strategy(
+    transcriber: Transcriber, audio: np.ndarray, clean: np.ndarray, options: PipelineOptions
+) -> tuple[Transcript, str]:
+    """Transcribe what ``options.strategy`` says Whisper should hear; returns (transcript, what it heard).
+
+    ``original``: the untouched note; ``denoised``: the cleaned one; ``mix``: the cleaned one with part of
+    the original added back; ``best``: both, keeping the one Whisper is more confident in (mean log-prob).
+    """
+
+    def run(x: np.ndarray) -> Transcript:
+        return transcriber.transcribe(
+            x, language=options.language, hint=options.language_hint, beam_size=options.beam_size, vad=options.vad
+        )
+
+    strategy = options.strategy if options.denoise else "original"
+    if strategy == "original":
+        return run(audio), "original"
+    if strategy == "denoised":
+        return run(clean), "denoised"
+    if strategy == "mix":
+        return run((1 - options.mix_ratio) * clean + options.mix_ratio * audio), "mix"
+    original, denoised = run(audio), run(clean)
+    if denoised.avg_logprob > original.avg_logprob:
+        return denoised, "denoised"
+    return original, "original"

@@ -12,6 +12,26 @@ log = logging.getLogger(__name__)
 
 # A user's language overrides Whisper's guess when Whisper is less sure than this.
 HINT_CONFIDENCE = 0.8
+SAMPLE_RATE = 16_000
+# Long notes are transcribed in windows of this length, cut in a pause, so that Whisper's features (computed
+# for the whole input at once) stay small: a 60-minute note would otherwise need gigabytes.
+WINDOW_S = 300
+_CUT_SEARCH_S = 20  # look for the quietest 100 ms in the window's last seconds
+
+
+def windows(audio: np.ndarray, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of at most ``window_s`` seconds covering ``audio``, cut where it is quietest."""
+    size, window, frame = audio.size, int(window_s * SAMPLE_RATE), SAMPLE_RATE // 10
+    bounds, start = [], 0
+    while size - start > window:
+        search = start + window - _CUT_SEARCH_S * SAMPLE_RATE
+        region = audio[search : start + window]
+        energy = np.square(region[: region.size // frame * frame].reshape(-1, frame)).mean(axis=1)
+        cut = search + int(np.argmin(energy)) * frame + frame // 2
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, size))
+    return bounds
 
 
 @dataclass
