@@ -98,6 +98,63 @@ def cmd_noiser(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score the baselines and the given models on the fixed dev mixtures; print and record the tables."""
+    # As for training: idle OpenMP threads sleep, or a busy CPU makes a 2-thread model ~20x slower (RTF).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from ml.evaluate import BASELINES, evaluate
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    models = [*(() if args.no_baselines else BASELINES), *args.model]
+    evaluation = evaluate(
+        models,
+        registry=_registry(),
+        data_dir=args.data_dir,
+        set_name=args.set,
+        count=args.count,
+        seconds=args.seconds,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    notes = evaluation.notes()
+    if args.plot:
+        notes += f"\n\nPlot: `{evaluation.plot(args.plot)}`."
+    if args.no_record:
+        print(f"{evaluation.tables()}\n{notes}")
+    else:
+        from bench.common import record  # bench/ is importable from the repository root
+
+        record(f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a training checkpoint as a registered denoiser version, optionally measuring it first."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see cmd_evaluate: the RTF goes into the card
+    from ml.export import export
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    training = {k: v for k, v in (("hours", args.hours), ("hardware", args.hardware)) if v is not None}
+    options = {
+        "version": args.version,
+        "out_dir": args.out_dir,
+        "half": not args.full_precision,
+        "description": args.description,
+        "training": training,
+    }
+    path = export(args.checkpoint, **options)
+    if args.metrics_from_eval:
+        from ml.evaluate import evaluate
+
+        data_dir = default_shared() / "data"
+        evaluation = evaluate([str(path)], registry=_registry(), data_dir=data_dir, count=args.eval_count)
+        print(evaluation.tables())
+        source = f"Measured on the exported file by `python -m ml export --metrics-from-eval`. {evaluation.notes()}"
+        path = export(args.checkpoint, **options, metrics=evaluation.overall()[str(path)], metrics_source=source)
+    print(f"ml: exported {path} (card {path.with_suffix('.md')})", file=sys.stderr)
+    return 0
+
+
 def default_shared() -> Path:
     """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
     return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
@@ -127,6 +184,31 @@ def build_parser() -> argparse.ArgumentParser:
     noiser.add_argument("--seed", type=int, default=0)
     noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
     noiser.set_defaults(func=cmd_noiser)
+    evaluate = sub.add_parser("evaluate", help="PESQ, STOI, SI-SDR, DNSMOS and RTF on fixed dev mixtures")
+    evaluate.add_argument(
+        "--model", action="append", default=[], help="version or checkpoint (.pt, .ckpt) to score; repeat for more"
+    )
+    evaluate.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
+    evaluate.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
+    evaluate.add_argument("--count", type=int, default=40, help="mixtures, spread over the SNR buckets")
+    evaluate.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")
+    evaluate.add_argument("--data-dir", default=str(default_shared() / "data"))
+    evaluate.add_argument("--plot", help="also write a PNG of the metrics per SNR bucket here")
+    evaluate.add_argument("--no-record", action="store_true", help="print only; do not append to BENCHMARKS.md")
+    evaluate.set_defaults(func=cmd_evaluate)
+    export = sub.add_parser("export", help="write a versioned denoiser checkpoint and model card, registering it")
+    export.add_argument("--checkpoint", required=True, help="runs/<name>/checkpoints/best.ckpt, last.ckpt or a .pt")
+    export.add_argument("--version", required=True, help="the version's name, e.g. demucs-h32-v1")
+    export.add_argument("--out-dir", default=str(Path(__file__).parent / "weights"))
+    export.add_argument("--full-precision", action="store_true", help="float32 on disk (default: float16)")
+    export.add_argument("--metrics-from-eval", action="store_true", help="evaluate the export; store its scores")
+    export.add_argument("--eval-count", type=int, default=40, help="dev mixtures for --metrics-from-eval")
+    export.add_argument("--description", help="one line for listings (default: architecture and steps)")
+    export.add_argument("--hours", type=float, help="training time, for the card")
+    export.add_argument("--hardware", help="what it was trained on, for the card")
+    export.set_defaults(func=cmd_export)
     return parser
 
 
