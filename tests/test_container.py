@@ -18,7 +18,7 @@ from ml.audio import encode_voice
 from ml.wer import wer
 from tests.audio_factory import noisy_speech
 
-pytestmark = [pytest.mark.container, pytest.mark.slow]
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "localhost/voicebot-worker:test"
 CONF = "/tmp/podman-build.containers.conf"

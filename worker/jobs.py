@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -112,8 +113,10 @@ async def _keep_beating(ctx: dict[str, Any], job_id: int) -> None:
 
 
 async def _release(ctx: dict[str, Any], job_id: int) -> None:
-    async with ctx["sessionmaker"]() as session:
-        await release_job(session, job_id, ctx["worker_name"])
+    """Free the job for its retry; if the database is down too, the rescue frees it once the heartbeat is stale."""
+    with contextlib.suppress(OperationalError):
+        async with ctx["sessionmaker"]() as session:
+            await release_job(session, job_id, ctx["worker_name"])
 
 
 async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:

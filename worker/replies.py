@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from core.texts import t
@@ -62,8 +62,9 @@ class Replier:
             return
         try:
             await self.bot.edit_message_text(text=text, chat_id=self.chat_id, message_id=self.status_message_id)
-        except TelegramBadRequest as exc:  # deleted by the user, or "message is not modified"
-            log.info("status edit refused: %s", exc.message)
+        except (TelegramBadRequest, TelegramRetryAfter, TelegramNetworkError) as exc:
+            # progress is best-effort: a deleted message, "not modified", or a rate limit must not redo the job
+            log.info("status edit skipped: %s", exc.message)
 
     async def fail(self, key: str, **values: object) -> None:
         """Say why the note could not be processed, in the status message."""

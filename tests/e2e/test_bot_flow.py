@@ -235,3 +235,12 @@ async def test_worker_health_check(stack: Stack) -> None:
     from worker.main import worker_healthy
 
     assert await asyncio.to_thread(worker_healthy, stack.settings)
+
+
+async def test_rate_limited_progress_edit_does_not_redo_the_job(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.fail_next("editMessageText", 429, "Too Many Requests: retry after 5", retry_after=5)
+    update = send_note(stack, USER, noisy_speech(4.0, snr_db=15.0)[0])
+    await finished(stack, USER)
+    assert len(fake.sent("getFile")) == 1 and len(fake.sent("sendVoice", USER)) == 1
+    assert (await job_for(stack, update)).attempts == 1

@@ -1,0 +1,187 @@
+"""Load: many notes from many users through the real bot, Redis, PostgreSQL and N worker processes,
+over the fake Bot API server. Checks every note is answered exactly once; prints acknowledgement and
+end-to-end latency percentiles.
+
+    python -m bench.load [--notes 500] [--users 50] [--workers 2] [--whisper tiny.en] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+from arq import create_pool
+
+from bench.common import ROOT, markdown_table, record
+from bot.app import make_bot, make_dispatcher
+from core.db.engine import make_engine, make_sessionmaker
+from core.db.migrate import upgrade
+from core.queue import LOADED_KEY, redis_settings
+from core.settings import Settings
+from ml.audio import encode_voice
+from ml.registry import Registry
+from tests.audio_factory import noisy_speech
+from tests.fake_telegram import FakeTelegram
+
+TOKEN = "424242:LOAD-test-token"
+POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+@dataclass
+class LoadResult:
+    notes: int
+    users: int
+    workers: int
+    wall_s: float
+    ack_s: list[float]
+    done_s: list[float]
+    answers_per_note: dict[int, int]
+
+    def percentile(self, values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    @property
+    def exactly_once(self) -> bool:
+        return len(self.answers_per_note) == self.notes and set(self.answers_per_note.values()) == {1}
+
+
+def _env(settings: Settings, whisper: str, denoiser: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "REDIS_"))}
+    return env | {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": settings.telegram_api_url,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": REDIS_URL,
+        "WHISPER_VERSION": whisper,
+        "DENOISER_VERSION": denoiser,
+        "WHISPER_THREADS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+async def run_load(
+    notes: int, users: int, workers: int, *, whisper: str = "tiny.en", denoiser: str = "rnnoise",
+    seconds: float = 2.0, timeout_s: float = 1800.0,
+) -> LoadResult:  # fmt: skip
+    """Send ``notes`` notes from ``users`` users at once and wait until all are answered."""
+    telegram = FakeTelegram(TOKEN)
+    url = await telegram.start()
+    name = f"voicebot_load_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    await asyncio.to_thread(upgrade, database_url)
+    settings = Settings(
+        telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url, redis_url=REDIS_URL,
+        max_jobs_in_flight=notes, max_jobs_per_hour=notes, max_queue_depth=notes * 2, _env_file=None,
+    )  # fmt: skip
+    arq = await create_pool(redis_settings(REDIS_URL))
+    await arq.flushdb()
+    engine = make_engine(database_url)
+    bot = make_bot(settings)
+    dispatcher = make_dispatcher(settings, make_sessionmaker(engine), arq, Registry(cache_dir="/tmp"))
+    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "core.cli",
+            "worker",
+            env=_env(settings, whisper, denoiser),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        while len(await arq.keys(LOADED_KEY + "*")) < workers:
+            await asyncio.sleep(0.2)
+        rng = np.random.default_rng(0)
+        audio, _, _ = noisy_speech(seconds, snr_db=10.0)
+        sent_at: dict[int, float] = {}
+        started = time.monotonic()
+        for index in range(notes):
+            clip = audio * float(rng.uniform(0.5, 1.0))  # different bytes: no note is answered from a stored one
+            data = encode_voice(clip)
+            stored = telegram.add_file(data)
+            voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                     "duration": round(seconds), "mime_type": "audio/ogg", "file_size": len(data)}  # fmt: skip
+            update = telegram.push_message(10_000 + index % users, voice=voice)
+            sent_at[update["message"]["message_id"]] = time.monotonic()
+        await telegram.wait_for(lambda: len(telegram.sent("sendVoice")) >= notes, timeout=timeout_s)
+        wall = time.monotonic() - started
+        await asyncio.sleep(3)  # would any note be answered twice?
+    finally:
+        for process in processes:
+            process.terminate()
+        await asyncio.gather(*(p.wait() for p in processes))
+        await dispatcher.stop_polling()
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await bot.session.close()
+        await arq.flushdb()
+        await arq.aclose()
+        await engine.dispose()
+        await telegram.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    acks = {
+        int(c.params["reply_parameters"]["message_id"]): c.at
+        for c in telegram.sent("sendMessage") if str(c.params.get("text", "")).startswith("⏳")
+    }  # fmt: skip
+    answers: dict[int, int] = {}
+    done: list[float] = []
+    for call in telegram.sent("sendVoice"):
+        message_id = int(call.params["reply_parameters"]["message_id"])
+        answers[message_id] = answers.get(message_id, 0) + 1
+        done.append(call.at - sent_at[message_id])
+    return LoadResult(
+        notes=notes, users=users, workers=workers, wall_s=wall,
+        ack_s=[acks[m] - sent_at[m] for m in acks if m in sent_at], done_s=done, answers_per_note=answers,
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--notes", type=int, default=500)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--whisper", default="tiny.en")
+    parser.add_argument("--denoiser", default="rnnoise")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run_load(args.notes, args.users, args.workers, whisper=args.whisper,
+                                  denoiser=args.denoiser, seconds=args.seconds))  # fmt: skip
+    p = result.percentile
+    table = markdown_table(
+        ["notes", "users", "workers", "answered exactly once", "ack p50 s", "ack p95 s", "reply p50 s",
+         "reply p95 s", "notes/min"],
+        [[result.notes, result.users, result.workers, "yes" if result.exactly_once else "NO",
+          p(result.ack_s, 50), p(result.ack_s, 95), p(result.done_s, 50), p(result.done_s, 95),
+          f"{60 * result.notes / result.wall_s:.0f}"]],
+    )  # fmt: skip
+    notes = (
+        f"All {args.notes} notes ({args.seconds:.0f}-s noisy speech, OGG/Opus) pushed at once; worker processes "
+        f"with denoiser `{args.denoiser}`, Whisper `{args.whisper}` (1 thread each), PostgreSQL, Redis; "
+        "latency from the update being offered to the bot to its reply reaching the fake Bot API server."
+    )
+    if args.no_record:
+        print(table + "\n\n" + notes)
+    else:
+        record("Load: notes answered exactly once under load", table, notes)
+    if not result.exactly_once:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

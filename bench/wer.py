@@ -1,0 +1,129 @@
+"""Transcript accuracy: WER of Whisper on dev speech mixed with held-out noise at several SNRs, for clean
+speech, the untouched noisy note, and each denoiser × transcription strategy. Writes a table and a plot.
+
+    python -m bench.wer [--whisper base] [--denoisers rnnoise] [--snrs 0,5,10,20] [--limit 40] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
+from ml.audio import decode_audio
+from ml.data.synth import mix_at_snr
+from ml.loader import ModelCache
+from ml.pipeline import PipelineOptions, transcribe_with_strategy
+from ml.registry import Registry
+from ml.wer import normalize_text
+
+PLOTS = ROOT / "bench" / "plots"
+STRATEGIES = ("denoised", "mix", "best")
+
+
+def dev_mixtures(snr_db: float, limit: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """(noisy, clean, reference) per dev utterance; noise from the held-out dev noise files, in turn."""
+    rng = np.random.default_rng(seed)
+    noises = [decode_audio(p) for p in sorted((shared_dir() / "data" / "noise" / "dev").glob("*/*.flac"))]
+    items = []
+    for index, (name, text) in enumerate(sorted(dev_transcripts().items())[:limit]):
+        clean = decode_audio(shared_dir() / "data" / "speech" / "dev" / name)
+        noise = noises[index % len(noises)]
+        start = int(rng.integers(0, max(1, noise.size - clean.size)))
+        piece = np.resize(noise[start:], clean.size)
+        items.append((mix_at_snr(clean, piece, snr_db), clean, text))
+    return items
+
+
+def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
+    return float(
+        jiwer.wer([normalize_text(r) for r in references], [normalize_text(h) or "<empty>" for h in hypotheses])
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--whisper", default="base")
+    parser.add_argument("--denoisers", default="rnnoise")
+    parser.add_argument("--snrs", default="0,5,10,20")
+    parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+
+    cache = ModelCache(Registry(cache_dir=Path.home() / ".cache" / "voicebot"), threads=2)
+    transcriber = cache.transcriber(args.whisper)
+    options = PipelineOptions(language="en", beam_size=args.beam)
+    snrs = [float(s) for s in args.snrs.split(",")]
+    columns = ["original"] + [f"{d} {s}" for d in args.denoisers.split(",") for s in STRATEGIES]
+    results: dict[str, list[float]] = {c: [] for c in columns}
+
+    clean_items = dev_mixtures(100.0, args.limit)
+    references = [text for _, _, text in clean_items]
+    clean_hyps = [transcriber.transcribe(clean, language="en", beam_size=args.beam).text for _, clean, _ in clean_items]
+    clean_wer = corpus_wer(references, clean_hyps)
+    rows = []
+    for snr in snrs:
+        items = dev_mixtures(snr, args.limit)
+        hyps = {c: [] for c in columns}
+        for noisy, _, _ in items:
+            hyps["original"].append(transcriber.transcribe(noisy, language="en", beam_size=args.beam).text)
+        for name in args.denoisers.split(","):
+            denoiser = cache.denoiser(name)
+            for noisy, _, _ in items:
+                cleaned = denoiser(noisy)
+                for strategy in STRATEGIES:
+                    transcript, _ = transcribe_with_strategy(
+                        transcriber, noisy, cleaned, replace(options, strategy=strategy)
+                    )
+                    hyps[f"{name} {strategy}"].append(transcript.text)
+        row: list[object] = [f"{snr:.0f}", clean_wer]
+        for column in columns:
+            value = corpus_wer(references, hyps[column])
+            results[column].append(value)
+            row.append(value)
+        rows.append(row)
+        print(dict(zip(["snr", "clean", *columns], row, strict=True)))
+    table = markdown_table(["SNR dB", "clean speech", *columns], rows)
+    plot = _plot(snrs, clean_wer, results, args.whisper)
+    notes = (
+        f"Whisper `{args.whisper}` int8, beam {args.beam}, language fixed to English; {args.limit} utterances of "
+        "`shared/data/speech/dev` (LibriSpeech test-other), each mixed with one of the 7 held-out `noise/dev` "
+        "recordings; corpus WER after normalisation (lower case, no punctuation, abbreviations spelled out). "
+        "`best` keeps whichever of original/denoised Whisper is more confident in (mean log-probability); "
+        f"`mix` adds half of the original back. Plot: `{plot.relative_to(ROOT)}`."
+    )
+    if args.no_record:
+        print(table + "\n\n" + notes)
+    else:
+        record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes)
+
+
+def _plot(snrs: list[float], clean: float, results: dict[str, list[float]], whisper: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, values in results.items():
+        axes.plot(snrs, values, marker="o", label=name)
+    axes.axhline(clean, color="black", linestyle="--", label="clean speech")
+    axes.set_xlabel("SNR (dB)")
+    axes.set_ylabel("WER")
+    axes.set_title(f"Whisper {whisper}: WER on noisy dev speech")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    path = PLOTS / f"wer_by_snr_{whisper}.png"
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    return path
+
+
+if __name__ == "__main__":
+    main()
