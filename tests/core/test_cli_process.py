@@ -19,7 +19,12 @@ VOICEBOT = [sys.executable, "-m", "core.cli"]
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "MODEL_CACHE_DIR": str(tmp_path.parent / "model-cache"), **env}
+    environment = {
+        **os.environ,
+        "MODEL_CACHE_DIR": str(tmp_path.parent / "model-cache"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        **env,
+    }
     environment.pop("TELEGRAM_BOT_TOKEN", None)
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)
 
@@ -111,3 +116,24 @@ def test_run_without_token_explains_and_processes_the_sample(tmp_path: Path) -> 
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "BotFather" in result.stderr
     data = json.loads((tmp_path / "var" / "sample-output" / "noisy_note.json").read_text())
     assert wer("there's iron they say in all our blood", " ".join(data["text"].split()[:8])) < 0.3
+
+
+def test_models_json_shows_an_admins_choice(tmp_path: Path) -> None:
+    import asyncio
+
+    from core.db.engine import make_engine, make_sessionmaker
+    from core.db.migrate import upgrade
+    from core.db.repo import set_active_model
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+
+    async def choose() -> None:
+        engine = make_engine(url)
+        async with make_sessionmaker(engine)() as session:
+            await set_active_model(session, "whisper", "tiny.en", admin_id=1)
+        await engine.dispose()
+
+    asyncio.run(choose())
+    result = run([*VOICEBOT, "models", "--json"], tmp_path)
+    assert json.loads(result.stdout)["whisper"]["active"] == "tiny.en"
