@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,7 @@ def embedded_redis(port: int | None = None) -> Iterator[str]:
             time.sleep(0.1)
     else:
         process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
         raise RuntimeError("the embedded Redis did not start")
     log.info("embedded Redis on port %s", port)
     try:
@@ -54,6 +56,7 @@ def embedded_redis(port: int | None = None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_all(settings: Settings) -> int:

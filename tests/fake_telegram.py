@@ -91,6 +91,13 @@ class FakeTelegram:
         }
         return self.push_update({"message": message})
 
+    def push_voice(self, user_id: int, data: bytes, duration: int, **fields: Any) -> dict[str, Any]:
+        """A user sends ``data`` as a voice note: the file is stored, the update queued; returns the update."""
+        stored = self.add_file(data)
+        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
+                 "mime_type": "audio/ogg", "file_size": len(data), **fields.pop("voice", {})}  # fmt: skip
+        return self.push_message(user_id, voice=voice, **fields)
+
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         update = {**update, "update_id": update.get("update_id") or next(self._update_ids)}
         self._updates.append(update)

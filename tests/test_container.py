@@ -101,11 +101,7 @@ async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -
     )  # fmt: skip
     try:
         noisy, reference, _ = noisy_speech(8.0, snr_db=10.0)
-        data = encode_voice(noisy)
-        stored = telegram.add_file(data)
-        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": 8,
-                 "mime_type": "audio/ogg", "file_size": len(data)}  # fmt: skip
-        telegram.push_message(77, voice=voice)
+        telegram.push_voice(77, encode_voice(noisy), 8)
         sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 77), timeout=300)
         assert wer(reference, sent[0].params["caption"]) < 0.4
         healthy = await asyncio.to_thread(podman, "exec", container, "voicebot", "worker", "--check")

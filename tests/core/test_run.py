@@ -21,18 +21,17 @@ async def test_run_brings_up_everything_and_answers_a_note(tmp_path: Path) -> No
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env |= {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": url, "PYTHONPATH": str(ROOT), "ADMIN_IDS": "1"}
+    scratch = tmp_path / "tmp"  # the processes' temporary folder: nothing may be left in it
+    scratch.mkdir()
+    env |= {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": url, "PYTHONPATH": str(ROOT), "ADMIN_IDS": "1",
+            "TMPDIR": str(scratch)}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "core.cli", "run", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         noisy, reference, _ = noisy_speech(6.0, snr_db=10.0)
-        data = encode_voice(noisy)
-        stored = telegram.add_file(data)
-        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": 6,
-                 "mime_type": "audio/ogg", "file_size": len(data)}  # fmt: skip
-        telegram.push_message(9, voice=voice)
+        telegram.push_voice(9, encode_voice(noisy), 6)
         sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 9), timeout=180)
         assert wer(reference, sent[0].params["caption"]) < 0.5
         assert (tmp_path / "var" / "voicebot.db").exists()  # the default SQLite database, migrated
@@ -42,4 +41,5 @@ async def test_run_brings_up_everything_and_answers_a_note(tmp_path: Path) -> No
         await telegram.stop()
     log = output.decode()
     assert process.returncode == 0, log
+    assert list(scratch.iterdir()) == []  # no temporary file left behind
     assert TOKEN not in log and TOKEN.split(":")[1] not in log

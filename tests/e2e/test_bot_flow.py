@@ -22,11 +22,10 @@ def send_note(stack: Stack, user: int, audio: np.ndarray | None = None, data: by
               language: str | None = "en", **voice_fields: object) -> dict:  # fmt: skip
     """A user sends a voice note: the file goes to the fake server, the update into the queue."""
     body = data if data is not None else encode_voice(audio)  # type: ignore[arg-type]
-    stored = stack.telegram.add_file(body)
     duration = round(audio.size / 16_000) if audio is not None else 3
-    voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
-             "mime_type": "audio/ogg", "file_size": len(body), **voice_fields}  # fmt: skip
-    return stack.telegram.push_message(user, language=language, voice=voice)
+    caption = voice_fields.pop("caption", None)
+    extra = {"caption": caption} if caption is not None else {}
+    return stack.telegram.push_voice(user, body, duration, language=language, voice=voice_fields, **extra)
 
 
 async def finished(stack: Stack, user: int, count: int = 1) -> None:
