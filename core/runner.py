@@ -75,13 +75,16 @@ def run_all(settings: Settings) -> int:
         finally:
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    child.send_signal(signal.SIGTERM)  # both stop gracefully on SIGTERM
+            deadline = time.monotonic() + 30
             for child in children:
                 try:
-                    child.wait(timeout=30)
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in time; killing it", child.args)
                     child.kill()
-        return max(child.returncode or 0 for child in children)
+                    child.wait()
+        return max(0, *(child.returncode or 0 for child in children))
 
 
 @contextmanager

@@ -37,7 +37,7 @@ async def test_run_brings_up_everything_and_answers_a_note(tmp_path: Path) -> No
         assert (tmp_path / "var" / "voicebot.db").exists()  # the default SQLite database, migrated
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
         await telegram.stop()
     log = output.decode()
     assert process.returncode == 0, log
