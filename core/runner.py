@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,11 +68,14 @@ def run_all(settings: Settings) -> int:
         env = {**os.environ, "REDIS_URL": redis_url}
         children = [subprocess.Popen([sys.executable, "-m", "core.cli", role], env=env) for role in ("worker", "bot")]
         print("bot and worker running; press Ctrl-C to stop", file=sys.stderr)
+        stop = threading.Event()
+        # explicit handlers: a process started with SIGINT ignored (e.g. from a background job) keeps it
+        # ignored, and Python would then never raise KeyboardInterrupt
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
         try:
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            while not stop.is_set() and all(child.poll() is None for child in children):
+                stop.wait(0.5)
         finally:
             for child in children:
                 if child.poll() is None:

@@ -36,7 +36,7 @@ async def test_run_brings_up_everything_and_answers_a_note(tmp_path: Path) -> No
         assert wer(reference, sent[0].params["caption"]) < 0.5
         assert (tmp_path / "var" / "voicebot.db").exists()  # the default SQLite database, migrated
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
         await telegram.stop()
     log = output.decode()
