@@ -160,6 +160,14 @@ def default_shared() -> Path:
     return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (a clear usage error otherwise, not a traceback later)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description="Denoiser models: use, train, measure.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -179,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
     noiser.add_argument("--out-dir", required=True)
-    noiser.add_argument("--count", type=int, default=20)
+    noiser.add_argument("--count", type=positive_int, default=20)
     noiser.add_argument("--split", choices=("train", "dev"), default="train")
     noiser.add_argument("--seed", type=int, default=0)
     noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
@@ -190,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
     evaluate.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
-    evaluate.add_argument("--count", type=int, default=40, help="mixtures, spread over the SNR buckets")
+    evaluate.add_argument("--count", type=positive_int, default=40, help="mixtures, spread over the SNR buckets")
     evaluate.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")

@@ -102,3 +102,14 @@ def test_cli_prints_tables_and_plot_without_recording(
     out = capsys.readouterr().out
     assert "Overall (2 mixtures)" in out and "Per SNR bucket" in out and "Set `dev`" in out
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_count_must_be_positive(capsys) -> None:
+    import pytest
+
+    from ml.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--model", "noisy", "--count", "0"])
+    assert info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
