@@ -12,26 +12,23 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 
-import asyncpg
 import numpy as np
 from arq import create_pool
 
 from bench.common import ROOT, markdown_table, record
 from bot.app import make_bot, make_dispatcher
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.migrate import upgrade
 from core.queue import LOADED_KEY, redis_settings
 from core.settings import Settings
 from ml.audio import encode_voice
 from ml.registry import Registry
 from tests.audio_factory import noisy_speech
+from tests.e2e.conftest import fresh_postgres
 from tests.fake_telegram import FakeTelegram
 
 TOKEN = "424242:LOAD-test-token"
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
@@ -72,13 +69,17 @@ async def run_load(
     seconds: float = 2.0, timeout_s: float = 1800.0,
 ) -> LoadResult:  # fmt: skip
     """Send ``notes`` notes from ``users`` users at once and wait until all are answered."""
+    async with fresh_postgres("voicebot_load") as database_url:
+        return await _run_load(database_url, notes, users, workers, whisper=whisper, denoiser=denoiser,
+                               seconds=seconds, timeout_s=timeout_s)  # fmt: skip
+
+
+async def _run_load(
+    database_url: str, notes: int, users: int, workers: int, *, whisper: str, denoiser: str, seconds: float,
+    timeout_s: float,
+) -> LoadResult:  # fmt: skip
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()
-    name = f"voicebot_load_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    await asyncio.to_thread(upgrade, database_url)
     settings = Settings(
         telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url, redis_url=REDIS_URL,
         max_jobs_in_flight=notes, max_jobs_per_hour=notes, max_queue_depth=notes * 2, _env_file=None,
@@ -130,8 +131,6 @@ async def run_load(
         await arq.aclose()
         await engine.dispose()
         await telegram.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     acks = {
         int(c.params["reply_parameters"]["message_id"]): c.at
         for c in telegram.sent("sendMessage") if str(c.params.get("text", "")).startswith("⏳")

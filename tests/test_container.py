@@ -64,26 +64,26 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
 
 
 async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -> None:
-    import asyncpg
+    from tests.e2e.conftest import fresh_postgres
+
+    async with fresh_postgres("voicebot_container") as database_url:
+        await _serve_one_note(image, tmp_path, database_url)
+
+
+async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None:
     from arq import create_pool
 
     from bot.app import make_bot, make_dispatcher
     from core.db.engine import make_engine, make_sessionmaker
-    from core.db.migrate import upgrade
     from core.queue import redis_settings
     from core.settings import Settings
     from ml.registry import Registry
-    from tests.e2e.conftest import ADMIN_ID, POSTGRES_DSN, TOKEN
+    from tests.e2e.conftest import ADMIN_ID, TOKEN
     from tests.fake_telegram import FakeTelegram
 
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()
-    name = f"voicebot_container_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     redis_url = "redis://127.0.0.1:6379/8"
-    await asyncio.to_thread(upgrade, database_url)
     settings = Settings(telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url,
                         redis_url=redis_url, admin_ids=frozenset({ADMIN_ID}), _env_file=None)  # fmt: skip
     arq = await create_pool(redis_settings(redis_url))
@@ -117,6 +117,4 @@ async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -
         await arq.aclose()
         await engine.dispose()
         await telegram.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     assert TOKEN not in output

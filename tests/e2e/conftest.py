@@ -55,7 +55,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await asyncio.to_thread(upgrade, url)
         yield url
         return
-    name = f"voicebot_test_{uuid.uuid4().hex[:12]}"
+    async with fresh_postgres() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres(prefix: str = "voicebot_test") -> AsyncIterator[str]:
+    """A new, migrated PostgreSQL database on 127.0.0.1:5432 for one test or benchmark, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(POSTGRES_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
