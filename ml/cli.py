@@ -85,7 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ml.train.run import load_config, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    train(load_config(args.config), max_minutes=args.max_minutes)
+    overrides = {"threads": args.threads} if args.threads is not None else {}
+    train(load_config(args.config, **overrides), max_minutes=args.max_minutes)
     return 0
 
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train or resume a denoiser from a YAML config (ml/configs/)")
     train.add_argument("--config", required=True, help="e.g. ml/configs/demucs.yaml")
     train.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    train.add_argument("--threads", type=int, help="torch threads (overrides the config; 0: every core)")
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
     noiser.add_argument("--out-dir", required=True)

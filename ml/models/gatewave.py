@@ -1,9 +1,13 @@
-"""GateWave: a waveform U-Net built only of gated 1-D convolutions (GLU: ``a * sigmoid(b)``).
+"""GateWave: a U-Net of gated 1-D convolutions (GLU: ``a * sigmoid(b)``) that predicts a spectral mask.
 
-Strided gated convolutions go down, transposed gated convolutions come back up with additive skips, and
-a stack of dilated gated residual blocks at the bottom gives about a second of context each side in
-place of an LSTM, so the whole network is convolutional, non-causal and cheap. Every layer's output is
-its own value passed through a learned sigmoid mask, the output layer included.
+The waveform goes through a short-time Fourier transform (32 ms Hann windows every 8 ms); the log
+magnitudes of each frame are the input channels of a 1-D U-Net that runs along time. Strided gated
+convolutions go down twice, a stack of dilated gated residual blocks at the bottom gives about half a
+second of context each side, transposed gated convolutions come back up with additive skips, and a
+sigmoid mask per frequency bin scales the noisy spectrum, which the inverse transform turns back into a
+waveform (the noisy phase is kept). Convolutions along time with frequency as channels are cheap on a
+CPU: the network does about a third of Demucs's work per second of audio, so it sees more data in the
+same training budget.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from torch.nn import functional as F
 
 
 class GatedResidual(nn.Module):
-    """``x + GLU(conv_k3_dilated(x))``, length-preserving."""
+    """``x + GLU(conv_dilated(x))``, length-preserving."""
 
-    def __init__(self, channels: int, dilation: int = 1) -> None:
+    def __init__(self, channels: int, kernel_size: int = 3, dilation: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(channels, 2 * channels, 3, dilation=dilation, padding=dilation)
+        padding = dilation * (kernel_size - 1) // 2
+        self.conv = nn.Conv1d(channels, 2 * channels, kernel_size, dilation=dilation, padding=padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + F.glu(self.conv(x), dim=1)
@@ -30,49 +35,43 @@ class GateWave(nn.Module):
     def __init__(
         self,
         *,
-        chin: int = 1,
-        chout: int = 1,
-        hidden: int = 48,
-        depth: int = 4,
-        kernel_size: int = 8,
-        stride: int = 4,
-        growth: float = 2,
-        max_hidden: int = 512,
-        bottleneck_blocks: int = 5,
+        n_fft: int = 512,
+        hop: int = 128,
+        hidden: int = 192,
+        depth: int = 2,
+        kernel_size: int = 3,
+        bottleneck_blocks: int = 4,
         normalize: bool = True,
         floor: float = 1e-3,
         sample_rate: int = 16_000,
     ) -> None:
         super().__init__()
-        if (kernel_size - stride) % 2 or kernel_size < stride:
-            raise ValueError("kernel_size - stride must be even and non-negative")
+        if kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd")
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.depth, self.stride, self.normalize = depth, stride, normalize
-        self.floor, self.sample_rate = floor, sample_rate
-        padding = (kernel_size - stride) // 2
-        self.encoder = nn.ModuleList()
-        self.decoder = nn.ModuleList()
+        self.n_fft, self.hop, self.depth = n_fft, hop, depth
+        self.normalize, self.floor, self.sample_rate = normalize, floor, sample_rate
+        bins = n_fft // 2 + 1
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.inp = nn.Conv1d(bins, 2 * hidden, 1)
+        self.down = nn.ModuleList()
+        self.up = nn.ModuleList()
         for _ in range(depth):
-            self.encoder.append(
+            self.down.append(
                 nn.ModuleDict(
-                    {
-                        "down": nn.Conv1d(chin, 2 * hidden, kernel_size, stride, padding),
-                        "res": GatedResidual(hidden),
-                    }
+                    {"res": GatedResidual(hidden, kernel_size), "conv": nn.Conv1d(hidden, 2 * hidden, 4, 2, 1)}
                 )
             )
-            self.decoder.insert(
+            self.up.insert(
                 0,
                 nn.ModuleDict(
-                    {
-                        "res": GatedResidual(hidden),
-                        "up": nn.ConvTranspose1d(hidden, 2 * chout, kernel_size, stride, padding),
-                    }
+                    {"conv": nn.ConvTranspose1d(hidden, 2 * hidden, 4, 2, 1), "res": GatedResidual(hidden, kernel_size)}
                 ),
             )
-            chin = chout = hidden
-            hidden = min(int(growth * hidden), max_hidden)
-        self.bottleneck = nn.Sequential(*(GatedResidual(chin, dilation=2**block) for block in range(bottleneck_blocks)))
+        self.bottleneck = nn.Sequential(
+            *(GatedResidual(hidden, kernel_size, dilation=2**block) for block in range(bottleneck_blocks))
+        )
+        self.out = nn.Conv1d(hidden, bins, 1)
 
     def forward(self, mix: torch.Tensor) -> torch.Tensor:
         if mix.dim() == 2:
@@ -82,15 +81,26 @@ class GateWave(nn.Module):
         std = mix.mean(dim=1, keepdim=True).std(dim=-1, keepdim=True, correction=0)
         return std * self.enhance_normalized(mix / (self.floor + std))
 
+    def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Gain in [0, 1] per bin and frame for a (batch, bins, frames) magnitude."""
+        frames = magnitude.shape[-1]
+        x = F.glu(self.inp(torch.log(magnitude + 1e-4)), dim=1)
+        x = F.pad(x, (0, -frames % (2**self.depth)))
+        skips = []
+        for level in self.down:
+            x = level["res"](x)
+            skips.append(x)
+            x = F.glu(level["conv"](x), dim=1)
+        x = self.bottleneck(x)
+        for level in self.up:
+            x = level["res"](F.glu(level["conv"](x), dim=1) + skips.pop())
+        return torch.sigmoid(self.out(x[..., :frames]))
+
     def enhance_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, on input already scaled to unit std (used by chunked inference)."""
-        length = x.shape[-1]
-        x = F.pad(x, (0, -length % (self.stride**self.depth)))
-        skips = []
-        for level in self.encoder:
-            x = level["res"](F.glu(level["down"](x), dim=1))
-            skips.append(x)
-        x = self.bottleneck(x)
-        for level in self.decoder:
-            x = F.glu(level["up"](level["res"](x + skips.pop())), dim=1)
-        return x[..., :length]
+        batch, length = x.shape[0], x.shape[-1]
+        wave = F.pad(x.reshape(batch, length), (0, max(0, self.n_fft - length)))  # the transform needs a window
+        spec = torch.stft(wave, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
+        spec = spec * self.mask(spec.abs())
+        out = torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)
+        return out.unsqueeze(1)

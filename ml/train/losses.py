@@ -40,10 +40,17 @@ class MultiResolutionSTFTLoss(nn.Module):
 class EnhancementLoss(nn.Module):
     """``l1 * |est - ref| + sc * spectral convergence + mag * log-magnitude``; returns the total and its parts."""
 
-    def __init__(self, *, l1: float = 1.0, stft_sc: float = 0.5, stft_mag: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        l1: float = 1.0,
+        stft_sc: float = 0.5,
+        stft_mag: float = 0.5,
+        resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS,
+    ) -> None:
         super().__init__()
         self.weights = {"l1": l1, "stft_sc": stft_sc, "stft_mag": stft_mag}
-        self.stft = MultiResolutionSTFTLoss() if stft_sc or stft_mag else None
+        self.stft = MultiResolutionSTFTLoss(resolutions) if stft_sc or stft_mag else None
 
     def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``estimate`` and ``target`` shaped (batch, time) or (batch, 1, time)."""

@@ -54,6 +54,7 @@ class TrainConfig:
     l1_weight: float = 1.0
     stft_sc_weight: float = 0.5
     stft_mag_weight: float = 0.5
+    stft_resolutions: list[list[int]] | None = None  # [fft, hop, window] each; None: ml.train.losses.RESOLUTIONS
     # optimiser
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.999)
@@ -78,6 +79,15 @@ class TrainConfig:
     clearml: bool = False
     clearml_project: str = "voicebot-denoiser"
     clearml_offline: bool = True
+
+    @property
+    def loss_resolutions(self) -> tuple[tuple[int, int, int], ...]:
+        """The STFT loss's (fft, hop, window) triples."""
+        if not self.stft_resolutions:
+            from ml.train.losses import RESOLUTIONS
+
+            return RESOLUTIONS
+        return tuple((int(fft), int(hop), int(win)) for fft, hop, win in self.stft_resolutions)
 
     @property
     def run_dir(self) -> Path:
@@ -171,7 +181,12 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     model = build_model(cfg.arch, cfg.model)
     system = EnhancementSystem(
         model,
-        EnhancementLoss(l1=cfg.l1_weight, stft_sc=cfg.stft_sc_weight, stft_mag=cfg.stft_mag_weight),
+        EnhancementLoss(
+            l1=cfg.l1_weight,
+            stft_sc=cfg.stft_sc_weight,
+            stft_mag=cfg.stft_mag_weight,
+            resolutions=cfg.loss_resolutions,
+        ),
         OptimConfig(
             lr=cfg.lr,
             betas=cfg.betas,

@@ -69,7 +69,9 @@ def test_shipped_configs_build_and_run(name: str, one_thread: None) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name and cfg.run_dir == Path("runs") / name
     model = build_model(cfg.arch, cfg.model).eval()
-    loss = EnhancementLoss(l1=cfg.l1_weight, stft_sc=cfg.stft_sc_weight, stft_mag=cfg.stft_mag_weight)
+    loss = EnhancementLoss(
+        l1=cfg.l1_weight, stft_sc=cfg.stft_sc_weight, stft_mag=cfg.stft_mag_weight, resolutions=cfg.loss_resolutions
+    )
     with torch.no_grad():
         total, parts = loss(model(torch.randn(1, 4000)), torch.randn(1, 4000))
     assert set(parts) == {"l1", "stft_sc", "stft_mag"} and torch.isfinite(total)
