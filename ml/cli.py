@@ -86,6 +86,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     overrides = {"threads": args.threads} if args.threads is not None else {}
+    if args.init_from:
+        overrides["init_from"] = args.init_from
     train(load_config(args.config, **overrides), max_minutes=args.max_minutes)
     return 0
 
@@ -186,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="e.g. ml/configs/demucs.yaml")
     train.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     train.add_argument("--threads", type=int, help="torch threads (overrides the config; 0: every core)")
+    train.add_argument(
+        "--init-from", help="a new run starts from these weights (an exported .pt or a .ckpt), e.g. on a new machine"
+    )
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
     noiser.add_argument("--out-dir", required=True)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from ml.data.mixer import MixConfig
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class TrainConfig:
     data_dir: str | None = None
     runs_dir: str = "runs"
     seed: int = 0
+    init_from: str | None = None  # an exported .pt or a .ckpt: start a new run from its weights (new optimiser)
     train_seed: int | None = None
     # data
     segment_s: float = 2.5
@@ -144,6 +147,20 @@ def _start_clearml(cfg: TrainConfig) -> None:
     log.info("ClearML task %s (%s)", task.id, "offline" if Task.is_offline() else "online")
 
 
+def _init_weights(model: nn.Module, arch: str, path: str) -> None:
+    """Copy the weights of an exported model or a training checkpoint into ``model`` (same architecture)."""
+    from ml.export import load_source
+
+    source = load_source(path)
+    if source.arch != arch:
+        raise ValueError(f"{path} holds a {source.arch} model, not {arch}")
+    try:
+        model.load_state_dict(source.model.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"{path} does not fit this config's model: {exc}") from exc
+    log.info("weights from %s (trained %s steps before)", path, source.training.get("steps", "unknown"))
+
+
 def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     """Train (or resume) the run ``cfg`` describes; return the path of its last checkpoint."""
     import pytorch_lightning as pl
@@ -228,6 +245,8 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         plugins=[AtomicCheckpointIO()],
     )
     resume = last if last.exists() else None
+    if resume is None and cfg.init_from:
+        _init_weights(model, cfg.arch, cfg.init_from)
     log.info(
         "%s from %s; logs and checkpoints in %s", "resuming" if resume else "starting", resume or "scratch", run_dir
     )

@@ -119,3 +119,33 @@ def test_smoke_training_checkpoints_and_resumes(shared: Path, tmp_path: Path, mo
     assert not torch.equal(
         resumed["state_dict"]["model.encoder.0.0.weight"], first["state_dict"]["model.encoder.0.0.weight"]
     )
+
+
+def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) -> None:
+    data = make_tiny_data(shared, tmp_path / "data")
+    cfg = load_config(CONFIGS / "smoke.yaml", runs_dir=str(tmp_path / "runs"), data_dir=str(data), dnsmos=False)
+    start = build_model(cfg.arch, cfg.model)
+    with torch.no_grad():
+        for parameter in start.parameters():
+            parameter.fill_(0.01)
+    save_checkpoint(tmp_path / "start.pt", start, arch=cfg.arch)
+    cfg = load_config(
+        CONFIGS / "smoke.yaml",
+        runs_dir=str(tmp_path / "runs"),
+        data_dir=str(data),
+        dnsmos=False,
+        init_from=str(tmp_path / "start.pt"),
+        lr=1e-9,
+        max_steps=1,
+    )
+    state = torch.load(train(cfg), map_location="cpu", weights_only=False)["state_dict"]
+    assert torch.allclose(state["model.encoder.0.0.weight"], torch.full_like(state["model.encoder.0.0.weight"], 0.01))
+
+
+def test_init_from_refuses_another_architecture(shared: Path, tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "gw.pt", build_model("gatewave", SMALL["gatewave"]), arch="gatewave")
+    cfg = load_config(
+        CONFIGS / "smoke.yaml", runs_dir=str(tmp_path / "runs"), dnsmos=False, init_from=str(tmp_path / "gw.pt")
+    )
+    with pytest.raises(ValueError, match="gatewave model, not demucs"):
+        train(cfg)
