@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from bench.common import shared_dir
+from core.settings import Settings
 from ml.audio import encode_voice
 from tests.audio_factory import noisy_speech
+
+DEFAULT_DENOISER: str = Settings.model_fields["denoiser_version"].default  # what a user gets unless told
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from bench.common import shared_dir
 from ml.audio import encode_voice
 from ml.wer import wer
 from tests.audio_factory import noisy_speech
+from tests.conftest import DEFAULT_DENOISER
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads((tmp_path / "out" / "note.json").read_text())
     assert wer(reference, data["text"]) < 0.4
-    assert data["models"] == {"denoiser": "rnnoise", "whisper": "base"}
+    assert data["models"] == {"denoiser": DEFAULT_DENOISER, "whisper": "base"}
 
 
 async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from ml.audio import decode_audio
 from ml.wer import wer
+from tests.conftest import DEFAULT_DENOISER
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICEBOT = [sys.executable, "-m", "core.cli"]
@@ -37,7 +38,7 @@ def test_process_noisy_30s_note(noisy_note_30s: tuple[Path, str, float], tmp_pat
     data = json.loads((tmp_path / "noisy_30s.json").read_text())
     assert {"text", "language", "duration_s", "timings_ms", "models", "segments"} <= set(data)
     assert data["language"] == "en"
-    assert data["models"] == {"denoiser": "rnnoise", "whisper": "base"}
+    assert data["models"] == {"denoiser": DEFAULT_DENOISER, "whisper": "base"}
     assert set(data["timings_ms"]) == {"decode", "denoise", "transcribe", "encode"}
     assert data["duration_s"] == pytest.approx(seconds, abs=0.05)
     error = wer(reference, data["text"])

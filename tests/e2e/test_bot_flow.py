@@ -13,6 +13,7 @@ from core.db.models import AuditLog, Job, JobStatus, ModelSetting
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
 from tests.audio_factory import noisy_speech
+from tests.conftest import DEFAULT_DENOISER
 from tests.e2e.conftest import ADMIN_ID, TOKEN, Stack
 
 USER = 555
@@ -80,7 +81,7 @@ async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) 
     job = await job_for(stack, update)
     assert job.status == JobStatus.done
     assert job.transcript == caption
-    assert job.denoiser_version == "rnnoise" and job.whisper_version == "base"
+    assert job.denoiser_version == DEFAULT_DENOISER and job.whisper_version == "base"
     assert {"download", "decode", "denoise", "transcribe", "encode", "total"} <= set(job.timings_ms or {})
     assert job.language == "en"
 
@@ -122,8 +123,8 @@ async def test_unknown_version_lists_valid_ones(stack: Stack) -> None:
     fake.push_message(ADMIN_ID, text="/models", entities=[{"type": "bot_command", "offset": 0, "length": 7}])
     listing = await fake.wait_for(lambda: len(fake.sent("sendMessage", ADMIN_ID)) >= 2 and fake.sent("sendMessage"))
     text = listing[-1].params["text"]
-    assert "Denoiser: rnnoise" in text and "Whisper: base" in text
-    assert "rnnoise + base" in text  # what the running worker holds in memory
+    assert f"Denoiser: {DEFAULT_DENOISER}" in text and "Whisper: base" in text
+    assert f"{DEFAULT_DENOISER} + base" in text  # what the running worker holds in memory
 
 
 async def test_corrupt_note_gets_a_reason_and_worker_keeps_serving(stack: Stack) -> None:
