@@ -34,6 +34,8 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
+# Text-to-speech for bench.languages (its Russian notes are synthesised): Debian packages.
+	dpkg -s festival festvox-ru festvox-us-slt-hts espeak-ng >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q festival festvox-ru festvox-us-slt-hts espeak-ng) || echo "bench.languages needs: apt-get install festival festvox-ru festvox-us-slt-hts espeak-ng"
 	$(BIN)/python -m bench.latency
 
 clean:

@@ -1,0 +1,66 @@
+"""The language benchmark's own parts: its sentences, the hint rule it replays, its TTS cache, its configs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench import languages
+from bench.decoding import parse_configs
+from ml.audio import SAMPLE_RATE
+from ml.transcriber import HINT_CONFIDENCE, Transcriber
+
+
+def test_sentences_pair_up_and_survive_normalisation() -> None:
+    ru, en = languages.sentences("ru"), languages.sentences("en")
+    assert len(ru) == len(en) >= 40
+    for line in ru:
+        assert re.search("[а-яё]", languages.normalise(line)), line
+        assert "ё" not in languages.normalise(line)
+    for line in ru + en:
+        assert not re.search(r"\d", line), f"digits are normalised to English words: {line}"
+
+
+def _transcriber(detected: str, probability: float) -> Transcriber:
+    transcriber = object.__new__(Transcriber)
+    transcriber.model = SimpleNamespace(  # type: ignore[assignment]
+        model=SimpleNamespace(is_multilingual=True), detect_language=lambda audio: (detected, probability, [])
+    )
+    return transcriber
+
+
+@pytest.mark.parametrize("detected", ["ru", "en", "uk"])
+@pytest.mark.parametrize("probability", [0.1, HINT_CONFIDENCE - 0.01, HINT_CONFIDENCE, 0.99])
+@pytest.mark.parametrize("hint", ["ru", "en"])
+def test_hint_rule_is_the_transcribers(detected: str, probability: float, hint: str) -> None:
+    expected = _transcriber(detected, probability).choose_language(np.zeros(SAMPLE_RATE, np.float32), None, hint)
+    assert languages.hinted(detected, probability, hint) == expected
+
+
+def test_with_hint_reuses_the_forced_or_the_auto_transcript() -> None:
+    note = languages.Note("n", np.zeros(SAMPLE_RATE, np.float32), "привет", "ru")
+    unsure = languages.Result(note, "привет", "pryvit", "uk", 0.5, 1.0, 1.0)
+    sure = languages.Result(note, "привет", "pryvit", "uk", 0.95, 1.0, 1.0)
+    assert languages.with_hint(unsure) == ("ru", "привет")
+    assert languages.with_hint(sure) == ("uk", "pryvit")
+    assert languages.with_hint(unsure, "en") == ("en", None)  # a wrong hint's language was not transcribed
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_synthesis_is_cached_with_silence_around(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(languages, "TTS_CACHE", tmp_path)
+    audio = languages.synthesise("ru-espeak", "Привет")
+    assert audio.dtype == np.float32 and audio.size > (languages.LEAD_S + languages.TAIL_S) * SAMPLE_RATE
+    assert not audio[: int(0.3 * SAMPLE_RATE)].any() and np.abs(audio).max() > 0.05
+    assert len(list((tmp_path / "ru-espeak").glob("*.wav"))) == 1
+    assert np.array_equal(languages.synthesise("ru-espeak", "Привет"), audio)
+
+
+def test_decoding_configs_parse() -> None:
+    assert parse_configs("int8:1:off,float32:5:on") == [("int8", 1, False), ("float32", 5, True)]
+    with pytest.raises(SystemExit):
+        parse_configs("int8:5:maybe")
