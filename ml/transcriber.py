@@ -82,15 +82,18 @@ class Transcriber:
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
-    def choose_language(self, audio: np.ndarray, language: str | None, hint: str | None) -> str | None:
-        """Fixed language wins; otherwise Whisper detects, and a user's hint overrules a shaky guess."""
+    def choose_language(
+        self, audio: np.ndarray, language: str | None, hint: str | None, *, vad: bool = False
+    ) -> str | None:
+        """Fixed language wins; otherwise Whisper detects (on the speech only when ``vad``), and a user's hint
+        overrules a shaky guess."""
         if not self.multilingual:
             return "en"
         if language:
             return language
         if not hint:
             return None
-        detected, probability, _ = self.model.detect_language(audio=audio[: 30 * 16_000])
+        detected, probability, _ = self.model.detect_language(audio=audio[: 30 * 16_000], vad_filter=vad)
         if detected != hint and probability < HINT_CONFIDENCE:
             log.info("language: detected %s (p=%.2f), using the user's %s", detected, probability, hint)
             return hint
@@ -106,7 +109,7 @@ class Transcriber:
         vad: bool = False,
     ) -> Transcript:
         """Transcribe 16 kHz mono float32 audio."""
-        chosen = self.choose_language(audio, language, hint)
+        chosen = self.choose_language(audio, language, hint, vad=vad)
         segments, info = self.model.transcribe(
             audio,
             language=chosen,

@@ -28,7 +28,8 @@ def test_sentences_pair_up_and_survive_normalisation() -> None:
 def _transcriber(detected: str, probability: float) -> Transcriber:
     transcriber = object.__new__(Transcriber)
     transcriber.model = SimpleNamespace(  # type: ignore[assignment]
-        model=SimpleNamespace(is_multilingual=True), detect_language=lambda audio: (detected, probability, [])
+        model=SimpleNamespace(is_multilingual=True),
+        detect_language=lambda audio, vad_filter=False: (detected, probability, []),
     )
     return transcriber
 
@@ -64,3 +65,15 @@ def test_decoding_configs_parse() -> None:
     assert parse_configs("int8:1:off,float32:5:on") == [("int8", 1, False), ("float32", 5, True)]
     with pytest.raises(SystemExit):
         parse_configs("int8:5:maybe")
+
+
+def test_detection_hears_only_speech_when_vad_is_on() -> None:
+    seen: list[bool] = []
+    transcriber = object.__new__(Transcriber)
+    transcriber.model = SimpleNamespace(  # type: ignore[assignment]
+        model=SimpleNamespace(is_multilingual=True),
+        detect_language=lambda audio, vad_filter=False: seen.append(vad_filter) or ("ru", 0.9, []),
+    )
+    for vad in (True, False):
+        transcriber.choose_language(np.zeros(SAMPLE_RATE, np.float32), None, "ru", vad=vad)
+    assert seen == [True, False]
