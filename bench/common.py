@@ -57,7 +57,7 @@ def record(title: str, table: str, notes: str = "") -> None:
 def _module() -> str:
     main = sys.modules["__main__"]
     spec = getattr(main, "__spec__", None)
-    return spec.name if spec else Path(sys.argv[0]).stem
+    return spec.name.removesuffix(".__main__") if spec else Path(sys.argv[0]).stem  # `python -m ml`, not ml.__main__
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
