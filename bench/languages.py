@@ -187,25 +187,11 @@ def decode(
     vad: bool = False,
     fallback: bool = True,
 ) -> tuple[str, str, float]:
-    """(text, language, CPU s). ``fallback=False`` decodes at temperature 0 only: ``Transcriber.transcribe``
-    does not expose ``temperature``, so that case calls faster-whisper as the transcriber does, plus it."""
-    if fallback:
-        result, cpu = timed(lambda: transcriber.transcribe(audio, language=language, beam_size=beam_size, vad=vad))
-        return result.text, result.language, cpu  # type: ignore[attr-defined]
-
-    def run() -> tuple[str, str]:
-        segments, info = transcriber.model.transcribe(
-            audio,
-            language=language,
-            beam_size=beam_size,
-            vad_filter=vad,
-            condition_on_previous_text=False,
-            temperature=0.0,
-        )
-        return " ".join(s.text.strip() for s in segments if s.text.strip()), info.language
-
-    (text, found), cpu = timed(run)  # type: ignore[misc]
-    return text, found, cpu
+    """(text, language, CPU s); ``fallback=False`` decodes at temperature 0 only."""
+    result, cpu = timed(
+        lambda: transcriber.transcribe(audio, language=language, beam_size=beam_size, vad=vad, fallback=fallback)
+    )
+    return result.text, result.language, cpu  # type: ignore[attr-defined]
 
 
 def transcribe_set(transcriber: Transcriber, notes: list[Note]) -> list[Result]:

@@ -16,6 +16,8 @@ SAMPLE_RATE = 16_000
 # Long notes are transcribed in windows of this length, cut in a pause, so that Whisper's features (computed
 # for the whole input at once) stay small: a 60-minute note would otherwise need gigabytes.
 WINDOW_S = 300
+# faster-whisper's own default: a window that looks failed (repetitive, unlikely) is decoded again, hotter
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _CUT_SEARCH_S = 20  # look for the quietest 100 ms in the window's last seconds
 
 
@@ -107,8 +109,9 @@ class Transcriber:
         hint: str | None = None,
         beam_size: int = 5,
         vad: bool = False,
+        fallback: bool = True,
     ) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio."""
+        """Transcribe 16 kHz mono float32 audio; ``fallback=False`` decodes at temperature 0 only."""
         chosen = self.choose_language(audio, language, hint, vad=vad)
         segments, info = self.model.transcribe(
             audio,
@@ -116,6 +119,7 @@ class Transcriber:
             beam_size=beam_size,
             vad_filter=vad,
             condition_on_previous_text=False,
+            temperature=FALLBACK_TEMPERATURES if fallback else 0.0,
         )
         found = [
             Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segments if s.text.strip()

@@ -42,3 +42,19 @@ def test_windowed_transcript_matches_whole(shared, monkeypatch: pytest.MonkeyPat
     assert wer(reference, transcript.text) < 0.3
     starts = [s.start for s in transcript.segments]
     assert starts == sorted(starts) and transcript.segments[-1].end <= audio.size / SAMPLE_RATE + 1
+
+
+def test_without_fallback_whisper_decodes_at_temperature_zero_only(shared, tmp_path) -> None:
+    audio, reference = dev_speech(10.0)
+    transcriber = ModelCache(Registry(cache_dir=tmp_path.parent / "model-cache")).transcriber("tiny.en")
+    model_transcribe = transcriber.model.transcribe
+    temperatures = []
+
+    def spy(*args, **kwargs):
+        temperatures.append(kwargs["temperature"])
+        return model_transcribe(*args, **kwargs)
+
+    transcriber.model.transcribe = spy
+    assert wer(reference, transcriber.transcribe(audio, fallback=False).text) < 0.3
+    transcriber.transcribe(audio)
+    assert temperatures == [0.0, (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
