@@ -41,17 +41,19 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
-def record(title: str, table: str, notes: str = "") -> None:
-    """Append a dated section with the command that produced it to BENCHMARKS.md."""
+def record(title: str, table: str, notes: str = "", *, write: bool = True) -> None:
+    """Print a dated section with the command that produced it; append it to BENCHMARKS.md when ``write``."""
     command = "python -m " + " ".join(shlex.quote(a) for a in [_module(), *sys.argv[1:]])
     section = f"\n## {title}\n\n`{command}` — {dt.date.today().isoformat()}, {machine()}\n\n{table.rstrip()}\n" + (
         f"\n{notes.rstrip()}\n" if notes else ""
     )
+    print(section)
+    if not write:
+        return
     if not BENCHMARKS.exists():
         BENCHMARKS.write_text("# Benchmarks\n\nEvery table here was written by the command above it.\n")
     with BENCHMARKS.open("a") as handle:
         handle.write(section)
-    print(section)
 
 
 def _module() -> str:

@@ -110,10 +110,12 @@ def main() -> None:
         "counts both threads. VAD = faster-whisper's Silero `vad_filter`. Load average (1 min) "
         f"{load_before:.1f} at the start, {load_after:.1f} at the end."
     )
-    if args.no_record:
-        print(table + "\n\n" + notes)
-    else:
-        record(f"Whisper decoding defaults: beam, VAD, int8 vs float32 (whisper {args.whisper})", table, notes)
+    record(
+        f"Whisper decoding defaults: beam, VAD, int8 vs float32 (whisper {args.whisper})",
+        table,
+        notes,
+        write=not args.no_record,
+    )
 
 
 if __name__ == "__main__":

@@ -413,10 +413,7 @@ def main() -> None:
     ]  # fmt: skip
     body = "\n\n".join(f"### {name}\n\n{table}\n\n{note}" for name, table, note in parts)
     title = f"Languages: English and Russian, detection and hints (whisper {args.whisper})"
-    if args.no_record:
-        print(f"\n## {title}\n\n{body}\n\n{common}")
-    else:
-        record(title, body, common)
+    record(title, body, common, write=not args.no_record)
 
 
 if __name__ == "__main__":

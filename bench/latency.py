@@ -104,10 +104,7 @@ def main() -> None:
         f"`original`; noisy dev speech (kitchen noise, 5 dB SNR) as OGG/Opus; best of {args.repeats} runs; "
         f"model load (cold start) {cold_s:.1f} s, not counted.\n\n{long_line}"
     )
-    if args.no_record:
-        print(table + "\n\n" + notes)
-    else:
-        record(f"Pipeline latency ({args.denoiser} + whisper {args.whisper})", table, notes)
+    record(f"Pipeline latency ({args.denoiser} + whisper {args.whisper})", table, notes, write=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -85,10 +85,7 @@ def main() -> None:
         f"0.5-s cross-fades; `transcribe` is Whisper `{args.whisper}` int8 in 5-minute windows. Peak RSS includes "
         "the decoded note (about 230 MB per hour) and the loaded libraries."
     )
-    if args.no_record:
-        print(table + "\n\n" + notes)
-    else:
-        record(f"Peak memory per stage on a {args.minutes:.0f}-minute note", table, notes)
+    record(f"Peak memory per stage on a {args.minutes:.0f}-minute note", table, notes, write=not args.no_record)
 
 
 if __name__ == "__main__":

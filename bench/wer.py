@@ -97,10 +97,7 @@ def main() -> None:
         "`best` keeps whichever of original/denoised Whisper is more confident in (mean log-probability); "
         f"`mix` adds half of the original back. Plot: `{plot.relative_to(ROOT)}`."
     )
-    if args.no_record:
-        print(table + "\n\n" + notes)
-    else:
-        record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes)
+    record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes, write=not args.no_record)
 
 
 def _plot(snrs: list[float], clean: float, results: dict[str, list[float]], whisper: str) -> Path:

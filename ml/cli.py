@@ -122,12 +122,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     notes = evaluation.notes()
     if args.plot:
         notes += f"\n\nPlot: `{evaluation.plot(args.plot)}`."
-    if args.no_record:
-        print(f"{evaluation.tables()}\n{notes}")
-    else:
-        from bench.common import record  # bench/ is importable from the repository root
+    from bench.common import record  # bench/ is importable from the repository root
 
-        record(f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes)
+    record(f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes, write=not args.no_record)
     return 0
 
 
