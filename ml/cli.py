@@ -77,6 +77,25 @@ def cmd_setup_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["lr=3e-4", "name=gatewave-v2"]`` -> ``{"lr": 0.0003, "name": "gatewave-v2"}`` (values read as YAML)."""
+    import yaml
+
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set wants KEY=VALUE, got {pair!r}")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # PyYAML reads "3e-4" (no dot) as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        overrides[key.strip()] = parsed
+    return overrides
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, or resume, the run a YAML config describes."""
     # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other work, spinning threads made
@@ -85,7 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ml.train.run import load_config, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    overrides = {"threads": args.threads} if args.threads is not None else {}
+    overrides = parse_overrides(args.set)
+    if args.threads is not None:
+        overrides["threads"] = args.threads
     if args.init_from:
         overrides["init_from"] = args.init_from
     train(load_config(args.config, **overrides), max_minutes=args.max_minutes)
@@ -187,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch threads (overrides the config; 0: every core)")
     train.add_argument(
         "--init-from", help="a new run starts from these weights (an exported .pt or a .ckpt), e.g. on a new machine"
+    )
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set name=gatewave-v2 --set lr=3e-4; "
+        "a resume needs the same overrides",
     )
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")

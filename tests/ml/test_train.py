@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from ml.checkpoint import load_model, save_checkpoint
+from ml.cli import parse_overrides
 from ml.denoisers import TorchDenoiser
 from ml.models import ARCHITECTURES, build_model
 from ml.train.losses import EnhancementLoss
@@ -82,6 +83,17 @@ def test_unknown_config_keys_are_refused(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"arch": "demucs", "learning_rate": 0.1}))
     with pytest.raises(ValueError, match="learning_rate"):
         load_config(path)
+
+
+def test_set_overrides_config_keys_and_refuses_unknown_ones() -> None:
+    overrides = parse_overrides(["name=gatewave-v2", "lr=3e-4", "snr_db=[0, 10]", "max_steps=14000"])
+    cfg = load_config(CONFIGS / "gatewave.yaml", **overrides)
+    assert (cfg.name, cfg.lr, cfg.snr_db, cfg.max_steps) == ("gatewave-v2", 3e-4, (0, 10), 14000)
+    assert cfg.run_dir == Path("runs") / "gatewave-v2"
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_config(CONFIGS / "gatewave.yaml", **parse_overrides(["learning_rate=1"]))
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_overrides(["lr"])
 
 
 def test_warmup_then_cosine_decay() -> None:
