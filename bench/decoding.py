@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import markdown_table, record
-from bench.wer import corpus_wer, dev_mixtures
+from bench.wer import dev_mixtures
 from ml.loader import ModelCache
 from ml.registry import Registry
 from ml.transcriber import SAMPLE_RATE, Transcriber
+from ml.wer import corpus_wer
 
 DEFAULT_CONFIGS = (
     "int8:1:off,int8:2:off,int8:5:off,int8:1:on,int8:2:on,int8:5:on,float32:1:off,float32:5:off"

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
@@ -37,7 +36,7 @@ from ml.data.synth import mix_at_snr
 from ml.loader import ModelCache
 from ml.registry import Registry
 from ml.transcriber import HINT_CONFIDENCE, Transcriber
-from ml.wer import normalize_text
+from ml.wer import corpus_wer
 
 DATA = ROOT / "bench" / "data"
 TTS_CACHE = Path.home() / ".cache" / "voicebot" / "bench-tts"
@@ -155,16 +154,6 @@ def load_set(spec: str, limit: int, seed: int = 0) -> list[Note]:
             start = int(rng.integers(0, max(1, noise.size - note.audio.size)))
             note.audio = mix_at_snr(note.audio, np.resize(noise[start:], note.audio.size), float(snr))
     return notes
-
-
-def normalise(text: str) -> str:
-    """``ml.wer.normalize_text`` (which keeps Cyrillic), with ё read as е as Russian writing mostly does."""
-    return normalize_text(text).replace("ё", "е")
-
-
-def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
-    refs = [normalise(r) for r in references]
-    return float(jiwer.wer(refs, [normalise(h) or "<empty>" for h in hypotheses]))
 
 
 def hinted(detected: str, probability: float, hint: str, threshold: float = HINT_CONFIDENCE) -> str:
@@ -306,14 +295,17 @@ def main() -> None:
     wer_rows, detect_rows = [], []
     for spec, rs in results.items():
         short = [r for r in rs if is_short(r)]
-        refs = [r.note.text for r in rs]
+        refs, lang = [r.note.text for r in rs], rs[0].note.language
         row: list[object] = [spec, describe(spec), len(rs), f"{np.mean([r.note.seconds for r in rs]):.1f}"]
-        row += [corpus_wer(refs, [r.forced for r in rs]), corpus_wer(refs, [r.auto for r in rs])]
-        row += [corpus_wer(refs, [with_hint(r)[1] or "" for r in rs]), len(short)]
+        row += [corpus_wer(refs, [r.forced for r in rs], lang), corpus_wer(refs, [r.auto for r in rs], lang)]
+        row += [corpus_wer(refs, [with_hint(r)[1] or "" for r in rs], lang), len(short)]
         if short:
             short_refs = [r.note.text for r in short]
-            row += [corpus_wer(short_refs, [r.forced for r in short]), corpus_wer(short_refs, [r.auto for r in short])]
-            row += [corpus_wer(short_refs, [with_hint(r)[1] or "" for r in short])]
+            row += [
+                corpus_wer(short_refs, [r.forced for r in short], lang),
+                corpus_wer(short_refs, [r.auto for r in short], lang),
+                corpus_wer(short_refs, [with_hint(r)[1] or "" for r in short], lang),
+            ]
         else:
             row += ["—"] * 3
         wer_rows.append(row)
@@ -373,7 +365,7 @@ def main() -> None:
                     runs.append((text or "", chosen, cpu))
             else:
                 runs = [r.extra[label] for r in short]
-            row += [corpus_wer(refs, [t for t, _, _ in runs]) if refs else "—"]
+            row += [corpus_wer(refs, [t for t, _, _ in runs], short[0].note.language) if refs else "—"]
             row += [accuracy([lang == "ru" for _, lang, _ in runs]), f"{np.mean([c for _, _, c in runs]):.2f}"]
         ablation_rows.append(row)
     ablation_header = ["configuration"]
@@ -389,7 +381,8 @@ def main() -> None:
         "translations, `notes_en.txt`) spoken by Debian text-to-speech, with "
         f"{LEAD_S:g} s of silence before and {TAIL_S:g} s after; {voices}. `en-real` is LibriSpeech "
         "test-other (`shared/data/speech/dev`); `@10` mixes a set with the held-out dev noise at 10 dB SNR. "
-        "Corpus WER after `ml.wer.normalize_text` (which keeps Cyrillic), with ё read as е. The transcript in "
+        "Corpus WER after `ml.wer.normalize_text` (Cyrillic kept, ё read as е, Russian digits left as digits). "
+        "The transcript in "
         "`auto + hint` is the forced or the auto one, whichever language the rule picked, so it costs no third "
         "pass."
     )

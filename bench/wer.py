@@ -10,7 +10,6 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
@@ -19,7 +18,7 @@ from ml.data.synth import mix_at_snr
 from ml.loader import ModelCache
 from ml.pipeline import PipelineOptions, transcribe_with_strategy
 from ml.registry import Registry
-from ml.wer import normalize_text
+from ml.wer import corpus_wer
 
 PLOTS = ROOT / "bench" / "plots"
 STRATEGIES = ("denoised", "mix", "best")
@@ -37,12 +36,6 @@ def dev_mixtures(snr_db: float, limit: int, seed: int = 0) -> list[tuple[np.ndar
         piece = np.resize(noise[start:], clean.size)
         items.append((mix_at_snr(clean, piece, snr_db), clean, text))
     return items
-
-
-def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
-    return float(
-        jiwer.wer([normalize_text(r) for r in references], [normalize_text(h) or "<empty>" for h in hypotheses])
-    )
 
 
 def main() -> None:

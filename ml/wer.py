@@ -12,22 +12,33 @@ _NUMBERS = {
 }  # fmt: skip
 
 
-def normalize_text(text: str) -> str:
-    """Lower-case, drop punctuation, spell common abbreviations and small numbers out."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+def normalize_text(text: str, language: str = "en") -> str:
+    """Lower-case, drop punctuation, read ё as е; in English also spell abbreviations and small numbers out.
+
+    Other languages keep their digits: a number's spelling there depends on case and gender."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'").replace("ё", "е")
     words = re.findall(r"[\w']+|&", text)
+    english = language == "en"
     out = []
     for word in words:
         word = word.strip("'")
-        out.append(_ABBREVIATIONS.get(word, _NUMBERS.get(word, word)))
+        out.append(_ABBREVIATIONS.get(word, _NUMBERS.get(word, word)) if english else word)
     return " ".join(w.replace("-", " ") for w in out if w)
 
 
-def wer(reference: str, hypothesis: str) -> float:
+def wer(reference: str, hypothesis: str, language: str = "en") -> float:
     """Word error rate of ``hypothesis`` against ``reference`` after normalisation."""
     import jiwer
 
-    ref, hyp = normalize_text(reference), normalize_text(hypothesis)
+    ref, hyp = normalize_text(reference, language), normalize_text(hypothesis, language)
     if not ref:
         return 0.0 if not hyp else 1.0
     return float(jiwer.wer(ref, hyp or "<empty>"))
+
+
+def corpus_wer(references: list[str], hypotheses: list[str], language: str = "en") -> float:
+    """Word errors over all utterances divided by reference words over all of them (not a mean of WERs)."""
+    import jiwer
+
+    refs = [normalize_text(r, language) for r in references]
+    return float(jiwer.wer(refs, [normalize_text(h, language) or "<empty>" for h in hypotheses]))
