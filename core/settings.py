@@ -23,7 +23,6 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/voicebot.db"
     redis_url: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    storage_dir: Path = Path("var/storage")
     model_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "voicebot")
     models_dir: Path | None = None  # extra folder of exported denoiser checkpoints
 

@@ -12,8 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH \
     MODEL_CACHE_DIR=/opt/models \
-    DATABASE_URL=sqlite+aiosqlite:////data/voicebot.db \
-    STORAGE_DIR=/data/storage
+    DATABASE_URL=sqlite+aiosqlite:////data/voicebot.db
 
 RUN python3 -m venv /opt/venv \
     && pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} "torch==2.13.0" \

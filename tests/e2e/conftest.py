@@ -120,7 +120,6 @@ def make_settings(url: str, database_url: str, models: ModelCache, tmp_path: Pat
         "database_url": database_url,
         "redis_url": REDIS_URL,
         "admin_ids": frozenset({ADMIN_ID}),
-        "storage_dir": tmp_path / "storage",
         "model_cache_dir": models.registry.cache_dir,
         "whisper_threads": 2,
     }
