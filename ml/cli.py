@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -88,10 +89,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
             raise SystemExit(f"--set wants KEY=VALUE, got {pair!r}")
         parsed = yaml.safe_load(value)
         if isinstance(parsed, str):  # PyYAML reads "3e-4" (no dot) as a string
-            try:
+            with contextlib.suppress(ValueError):
                 parsed = float(parsed)
-            except ValueError:
-                pass
         overrides[key.strip()] = parsed
     return overrides
 
