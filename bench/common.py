@@ -1,10 +1,8 @@
-"""What the benchmarks share: where the data is, the machine's description, appending to BENCHMARKS.md."""
+"""What the benchmarks share: where the data is, appending to BENCHMARKS.md with the machine's description."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.cli import default_shared
+from ml.hardware import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -26,19 +25,6 @@ def dev_transcripts() -> dict[str, str]:
     """File name → reference text for the English dev set."""
     rows = (shared_dir() / "data" / "speech" / "dev" / "transcripts.tsv").read_text().splitlines()[1:]
     return dict(row.split("\t", 1) for row in rows if row.strip())
-
-
-def machine() -> str:
-    """One line naming this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
 def record(title: str, table: str, notes: str = "", *, write: bool = True) -> None:

@@ -74,7 +74,26 @@ def load_source(path: str | Path) -> TrainedModel:
     for state_of in (data.get("callbacks") or {}).values():
         if isinstance(state_of, dict) and state_of.get("best_model_score") is not None:
             training[f"best_{state_of['monitor']}"] = float(state_of["best_model_score"])
+    training.update(_clock(data.get("callbacks") or {}, training["steps"]))
     return TrainedModel(model.eval(), arch, training)
+
+
+def _clock(callbacks: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Hours and hardware from the run's ``TrainingClock`` state and, for a run that started from other
+    weights, those weights' own steps and hours added up."""
+    clock = callbacks.get("TrainingClock")
+    if not isinstance(clock, dict):
+        return {}
+    hours = float(clock.get("seconds", 0.0)) / 3600
+    found: dict[str, Any] = {"hours": round(hours, 2), "hardware": "; ".join(clock.get("machines") or [])}
+    parent = clock.get("parent") or {}
+    if parent:
+        found["started_from"] = f"{parent.get('from')} ({parent.get('steps', '?')} steps, {parent.get('hours', '?')} h)"
+        if isinstance(parent.get("steps"), int):
+            found["total_steps"] = parent["steps"] + steps
+        if isinstance(parent.get("hours"), int | float):
+            found["total_hours"] = round(float(parent["hours"]) + hours, 2)
+    return found
 
 
 def training_data(data_dir: str | Path) -> list[dict[str, Any]]:

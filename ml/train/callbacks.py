@@ -95,6 +95,41 @@ class ProgressLog(pl.Callback):
         )
 
 
+class TrainingClock(pl.Callback):
+    """Wall time spent training and the hardware it ran on, summed over sessions: Lightning keeps this
+    callback's state in every checkpoint, and ``ml export`` copies it into the model card.
+
+    ``parent`` is what the weights a run started from (``--init-from``) had recorded of their own training.
+    """
+
+    def __init__(self, hardware: str, parent: dict[str, Any] | None = None) -> None:
+        self.hardware = hardware
+        self.seconds, self.machines = 0.0, [hardware]
+        self.parent = dict(parent or {})
+        self._last: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last = time.monotonic()
+        if self.hardware not in self.machines:
+            self.machines.append(self.hardware)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: object) -> None:
+        now = time.monotonic()
+        if self._last is not None:
+            self.seconds += now - self._last
+        self._last = now
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "machines": list(self.machines), "parent": dict(self.parent)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.seconds = float(state_dict.get("seconds", 0.0))
+        self.machines = list(state_dict.get("machines") or [])
+        self.parent = dict(state_dict.get("parent") or {})
+        if self.hardware not in self.machines:
+            self.machines.append(self.hardware)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoints written to a temporary file beside the target, then renamed over it."""
 

@@ -147,8 +147,9 @@ def _start_clearml(cfg: TrainConfig) -> None:
     log.info("ClearML task %s (%s)", task.id, "offline" if Task.is_offline() else "online")
 
 
-def _init_weights(model: nn.Module, arch: str, path: str) -> None:
-    """Copy the weights of an exported model or a training checkpoint into ``model`` (same architecture)."""
+def _init_weights(model: nn.Module, arch: str, path: str) -> dict[str, Any]:
+    """Copy the weights of an exported model or a training checkpoint into ``model`` (same architecture);
+    return what that source recorded of its own training, with its path as ``from``."""
     from ml.export import load_source
 
     source = load_source(path)
@@ -159,6 +160,7 @@ def _init_weights(model: nn.Module, arch: str, path: str) -> None:
     except RuntimeError as exc:
         raise ValueError(f"{path} does not fit this config's model: {exc}") from exc
     log.info("weights from %s (trained %s steps before)", path, source.training.get("steps", "unknown"))
+    return {"from": str(path), **source.training}
 
 
 def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
@@ -170,8 +172,9 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
 
     from ml.cli import default_shared
     from ml.data.mixer import TrainMixtures, ValidationMixtures, load_pools
+    from ml.hardware import training_hardware
     from ml.models import build_model
-    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, LastCheckpoint, ProgressLog
+    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, LastCheckpoint, ProgressLog, TrainingClock
     from ml.train.datamodule import MixtureDataModule
     from ml.train.losses import EnhancementLoss
     from ml.train.system import EnhancementSystem, OptimConfig
@@ -218,7 +221,12 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     log.info("%s: %s, %.2f M parameters", cfg.name, cfg.arch, sum(p.numel() for p in model.parameters()) / 1e6)
 
     last = ckpt_dir / LAST
+    resume = last if last.exists() else None
+    parent = _init_weights(model, cfg.arch, cfg.init_from) if resume is None and cfg.init_from else None
+    on_gpu = cfg.accelerator in ("auto", "gpu") and torch.cuda.is_available()
     callbacks: list[pl.Callback] = [
+        # before LastCheckpoint, so that every save holds the time up to its own step
+        TrainingClock(training_hardware("gpu" if on_gpu else "cpu", torch.get_num_threads()), parent),
         LastCheckpoint(last, every_minutes=cfg.checkpoint_minutes, session_minutes=max_minutes),
         ModelCheckpoint(
             ckpt_dir, filename="best", monitor="val/pesq", mode="max", save_top_k=1, enable_version_counter=False
@@ -244,9 +252,6 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         enable_progress_bar=False,
         plugins=[AtomicCheckpointIO()],
     )
-    resume = last if last.exists() else None
-    if resume is None and cfg.init_from:
-        _init_weights(model, cfg.arch, cfg.init_from)
     log.info(
         "%s from %s; logs and checkpoints in %s", "resuming" if resume else "starting", resume or "scratch", run_dir
     )

@@ -13,6 +13,7 @@ import yaml
 from ml.checkpoint import load_model, save_checkpoint
 from ml.cli import parse_overrides
 from ml.denoisers import TorchDenoiser
+from ml.export import load_source
 from ml.models import ARCHITECTURES, build_model
 from ml.train.losses import EnhancementLoss
 from ml.train.run import load_config, train
@@ -131,6 +132,11 @@ def test_smoke_training_checkpoints_and_resumes(shared: Path, tmp_path: Path, mo
     assert not torch.equal(
         resumed["state_dict"]["model.encoder.0.0.weight"], first["state_dict"]["model.encoder.0.0.weight"]
     )
+    clock, clock_before = resumed["callbacks"]["TrainingClock"], first["callbacks"]["TrainingClock"]
+    assert clock["seconds"] > clock_before["seconds"] > 0  # the second session's time adds to the first's
+    assert clock["machines"] == clock_before["machines"] and "CPU" in clock["machines"][0]
+    recorded = load_source(last).training
+    assert recorded["hours"] == round(clock["seconds"] / 3600, 2) and recorded["hardware"] == clock["machines"][0]
 
 
 def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) -> None:
@@ -140,7 +146,7 @@ def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) ->
     with torch.no_grad():
         for parameter in start.parameters():
             parameter.fill_(0.01)
-    save_checkpoint(tmp_path / "start.pt", start, arch=cfg.arch)
+    save_checkpoint(tmp_path / "start.pt", start, arch=cfg.arch, extra={"training": {"steps": 100, "hours": 0.5}})
     cfg = load_config(
         CONFIGS / "smoke.yaml",
         runs_dir=str(tmp_path / "runs"),
@@ -150,8 +156,12 @@ def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) ->
         lr=1e-9,
         max_steps=1,
     )
-    state = torch.load(train(cfg), map_location="cpu", weights_only=False)["state_dict"]
+    last = train(cfg)
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
     assert torch.allclose(state["model.encoder.0.0.weight"], torch.full_like(state["model.encoder.0.0.weight"], 0.01))
+    recorded = load_source(last).training  # what `ml export` writes into the model card
+    assert recorded["started_from"] == f"{tmp_path / 'start.pt'} (100 steps, 0.5 h)"
+    assert recorded["total_steps"] == 101 and recorded["total_hours"] == round(0.5 + recorded["hours"], 2)
 
 
 def test_init_from_refuses_another_architecture(shared: Path, tmp_path: Path) -> None:
