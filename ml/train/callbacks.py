@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ml.audio import SAMPLE_RATE
 from ml.checkpoint import atomic_torch_save
@@ -139,7 +140,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class LastCheckpoint(pl.Callback):
     """Keep ``path`` (``last.ckpt``) current: every ``every_minutes``, and when training is about to stop
-    (``max_steps`` reached, or ``session_minutes`` of this session spent, which then stops it).
+    (``max_steps`` reached, or ``session_minutes`` of this session spent, which then stops it), and when
+    SIGTERM or Ctrl-C stops it.
 
     The session limit is this callback's own because Lightning's ``max_time`` also counts earlier sessions.
     """
@@ -162,3 +164,9 @@ class LastCheckpoint(pl.Callback):
             trainer.save_checkpoint(self.path)
             self._saved = time.monotonic()
             log.info("step %d: saved %s", trainer.global_step, self.path)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """SIGTERM (a container or machine stopping) or Ctrl-C between two steps: keep the last step."""
+        if isinstance(exception, SIGTERMException | KeyboardInterrupt) and trainer.global_step:
+            trainer.save_checkpoint(self.path)
+            log.info("stopped by %s at step %d: saved %s", type(exception).__name__, trainer.global_step, self.path)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +141,26 @@ def test_smoke_training_checkpoints_and_resumes(shared: Path, tmp_path: Path, mo
     assert clock["machines"] == clock_before["machines"] and "CPU" in clock["machines"][0]
     recorded = load_source(last).training
     assert recorded["hours"] == round(clock["seconds"] / 3600, 2) and recorded["hardware"] == clock["machines"][0]
+
+
+def test_sigterm_saves_the_last_step(shared: Path, tmp_path: Path) -> None:
+    """A machine or container stopping sends SIGTERM: the run keeps the step it reached."""
+    data = make_tiny_data(shared, tmp_path / "data")
+    runs, log = tmp_path / "runs", tmp_path / "train.log"
+    command = [sys.executable, "-m", "ml", "train", "--config", str(CONFIGS / "smoke.yaml")]
+    for key, value in {"runs_dir": runs, "data_dir": data, "max_steps": 100_000, "val_every_epochs": 1000}.items():
+        command += ["--set", f"{key}={value}"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while " step 3 " not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    last = runs / "smoke" / "checkpoints" / "last.ckpt"
+    assert last.exists(), log.read_text()[-2000:]
+    step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert 3 <= step < 100_000 and f"stopped by SIGTERMException at step {step}" in log.read_text()
 
 
 def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) -> None:
