@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from torch import nn
-
+from ml.models.base import Enhancer
 from ml.models.demucs import Demucs
 from ml.models.gatewave import GateWave
 from ml.models.waveunet import WaveUNet
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"demucs": Demucs, "waveunet": WaveUNet, "gatewave": GateWave}
+ARCHITECTURES: dict[str, type[Enhancer]] = {"demucs": Demucs, "waveunet": WaveUNet, "gatewave": GateWave}
 
 
-def build_model(arch: str, config: dict) -> nn.Module:
+def build_model(arch: str, config: dict) -> Enhancer:
     """Instantiate architecture ``arch`` with its constructor arguments."""
     try:
         cls = ARCHITECTURES[arch]

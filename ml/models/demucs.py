@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.models.base import Enhancer
 from ml.models.resample import downsample2, upsample2
 
 
@@ -37,11 +38,13 @@ def _rescale(module: nn.Module, reference: float) -> None:
                 sub.bias.data /= scale
 
 
-class Demucs(nn.Module):
+class Demucs(Enhancer):
     """Encoder/decoder of strided convolutions with GLU, skip connections and an LSTM in the middle.
 
     Call: ``model(noisy)`` with ``noisy`` shaped (batch, time) or (batch, 1, time) → (batch, 1, time).
     """
+
+    std_correction = 1  # as the published Demucs normalised its input
 
     def __init__(
         self,
@@ -65,7 +68,7 @@ class Demucs(nn.Module):
         super().__init__()
         if resample not in (1, 2, 4):
             raise ValueError("resample must be 1, 2 or 4")
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.remember_config(locals())
         self.depth, self.kernel_size, self.stride = depth, kernel_size, stride
         self.causal, self.resample, self.normalize = causal, resample, normalize
         self.floor, self.sample_rate = floor, sample_rate
@@ -107,16 +110,6 @@ class Demucs(nn.Module):
     @property
     def total_stride(self) -> int:
         return self.stride**self.depth // self.resample
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        if mix.dim() == 2:
-            mix = mix.unsqueeze(1)
-        if self.normalize:
-            std = mix.mean(dim=1, keepdim=True).std(dim=-1, keepdim=True)
-            mix = mix / (self.floor + std)
-        else:
-            std = torch.ones(1, device=mix.device, dtype=mix.dtype)
-        return std * self.enhance_normalized(mix)
 
     def enhance_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, on input already scaled to unit std (used by chunked inference)."""

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.models.base import Enhancer
+
 
 class GatedResidual(nn.Module):
     """``x + GLU(conv_dilated(x))``, length-preserving."""
@@ -29,7 +31,7 @@ class GatedResidual(nn.Module):
         return x + F.glu(self.conv(x), dim=1)
 
 
-class GateWave(nn.Module):
+class GateWave(Enhancer):
     """Call: ``model(noisy)`` with ``noisy`` shaped (batch, time) or (batch, 1, time) → (batch, 1, time)."""
 
     def __init__(
@@ -48,7 +50,7 @@ class GateWave(nn.Module):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError("kernel_size must be odd")
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.remember_config(locals())
         self.n_fft, self.hop, self.depth = n_fft, hop, depth
         self.normalize, self.floor, self.sample_rate = normalize, floor, sample_rate
         bins = n_fft // 2 + 1
@@ -72,14 +74,6 @@ class GateWave(nn.Module):
             *(GatedResidual(hidden, kernel_size, dilation=2**block) for block in range(bottleneck_blocks))
         )
         self.out = nn.Conv1d(hidden, bins, 1)
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        if mix.dim() == 2:
-            mix = mix.unsqueeze(1)
-        if not self.normalize:
-            return self.enhance_normalized(mix)
-        std = mix.mean(dim=1, keepdim=True).std(dim=-1, keepdim=True, correction=0)
-        return std * self.enhance_normalized(mix / (self.floor + std))
 
     def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
         """Gain in [0, 1] per bin and frame for a (batch, bins, frames) magnitude."""

@@ -13,8 +13,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.models.base import Enhancer
 
-class WaveUNet(nn.Module):
+
+class WaveUNet(Enhancer):
     """Call: ``model(noisy)`` with ``noisy`` shaped (batch, time) or (batch, 1, time) → (batch, 1, time)."""
 
     def __init__(
@@ -33,7 +35,7 @@ class WaveUNet(nn.Module):
         super().__init__()
         if down_kernel % 2 == 0 or up_kernel % 2 == 0:
             raise ValueError("kernel sizes must be odd")
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.remember_config(locals())
         self.depth, self.normalize, self.floor, self.sample_rate = depth, normalize, floor, sample_rate
         widths = [chin] + [channels * (level + 1) for level in range(depth + 1)]
         self.down = nn.ModuleList(
@@ -45,14 +47,6 @@ class WaveUNet(nn.Module):
             for level in reversed(range(depth))
         )
         self.out = nn.Conv1d(widths[1] + chin, chout, 1)
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        if mix.dim() == 2:
-            mix = mix.unsqueeze(1)
-        if not self.normalize:
-            return self.enhance_normalized(mix)
-        std = mix.mean(dim=1, keepdim=True).std(dim=-1, keepdim=True, correction=0)
-        return std * self.enhance_normalized(mix / (self.floor + std))
 
     def enhance_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper, on input already scaled to unit std (used by chunked inference)."""
