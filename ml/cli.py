@@ -246,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--metrics-from-eval", action="store_true", help="evaluate the export; store its scores")
     export.add_argument("--eval-count", type=int, default=40, help="dev mixtures for --metrics-from-eval")
     export.add_argument("--description", help="one line for listings (default: architecture and steps)")
-    export.add_argument("--hours", type=float, help="training time, for the card")
-    export.add_argument("--hardware", help="what it was trained on, for the card")
+    export.add_argument("--hours", type=float, help="training hours for the card (default: as recorded)")
+    export.add_argument("--hardware", help="what it was trained on, for the card (default: as recorded)")
     export.set_defaults(func=cmd_export)
     return parser
 
