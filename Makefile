@@ -10,6 +10,8 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test lint format bench clean
 
+BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -34,8 +36,9 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-# Text-to-speech for bench.languages (its Russian notes are synthesised): Debian packages.
-	dpkg -s festival festvox-ru festvox-us-slt-hts espeak-ng >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q festival festvox-ru festvox-us-slt-hts espeak-ng) || echo "bench.languages needs: apt-get install festival festvox-ru festvox-us-slt-hts espeak-ng"
+# bench.languages: recorded Russian speech (festvox-ru's recordings, Asterisk's Russian prompts) and
+# text-to-speech, from Debian packages.
+	dpkg -s $(BENCH_DEBS) >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q $(BENCH_DEBS)) || echo "bench.languages needs: apt-get install $(BENCH_DEBS)"
 	$(BIN)/python -m bench.latency
 
 clean:

@@ -1,14 +1,18 @@
 """Languages: WER per language, language detection on short notes with and without the user's language as a
 hint, and what helps Whisper on short Russian notes. Writes four tables.
 
-    python -m bench.languages [--whisper base] [--sets en-real,en-festival,ru-festival,ru-espeak,ru-festival@10]
+    python -m bench.languages [--whisper base] [--sets en-real,ru-recorded,ru-prompts,ru-prompts@10,ru-festival]
                               [--limit 40] [--short 5] [--no-record]
 
-There is no Russian speech in the shared data, so Russian (and a comparison row of English) is synthesised
-here from the voice-note style sentences in ``bench/data/notes_{ru,en}.txt`` with Debian's text-to-speech
-(``apt-get install festival festvox-ru festvox-us-slt-hts espeak-ng``; ``make bench`` installs them), once,
-into ``~/.cache/voicebot/bench-tts/<voice>/``. A set is ``<lang>-<voice>``, optionally ``@<snr>`` to mix it
-with the held-out dev noise at that SNR; ``en-real`` is LibriSpeech from ``shared/data/speech/dev``.
+There is no Russian speech in the shared data. Recorded Russian comes from two Debian packages (``make bench``
+installs them): ``ru-recorded`` is the read prose Festival's Russian voice was built from (festvox-ru: one male
+speaker, 16 kHz WAV with transcripts; BSD-like licence) and ``ru-prompts`` the Russian Asterisk telephone prompts
+(asterisk-core-sounds-ru + -g722: one female speaker, studio, 16 kHz G.722; CC BY 3.0, Maxim Topal,
+ivrvoice.ru), short like voice notes. Russian (and a comparison row of English) is also synthesised from the
+voice-note style sentences in ``bench/data/notes_{ru,en}.txt`` with Debian's text-to-speech (``apt-get install
+festival festvox-ru festvox-us-slt-hts espeak-ng``), once, into ``~/.cache/voicebot/bench-tts/<voice>/``. A set
+is ``ru-recorded``, ``ru-prompts``, ``en-real`` (LibriSpeech from ``shared/data/speech/dev``) or
+``<lang>-<voice>``, optionally ``@<snr>`` to mix it with the held-out dev noise at that SNR.
 
 Per note Whisper runs twice: language forced, and auto-detected (which also gives the detected language and
 its probability). "Auto + hint" is the transcriber's ``choose_language`` rule applied to that detection: it
@@ -19,7 +23,9 @@ keeps the detected language unless it differs from the user's and its probabilit
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -72,6 +78,15 @@ VOICES: dict[str, Voice] = {
     ),
     "ru-espeak": Voice("espeak-ng ru (male, formant)", "espeak-ng", _espeak("ru")),
     "en-espeak": Voice("espeak-ng en-us (male, formant)", "espeak-ng", _espeak("en-us")),
+}
+
+
+FESTVOX_RU = Path("/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+ASTERISK_RU = Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
+ASTERISK_RU_TEXT = Path("/usr/share/doc/asterisk-core-sounds-ru/core-sounds-ru.txt.gz")
+RECORDED = {
+    "ru-recorded": "recorded: msu_ru_nsh read prose (1 male speaker; festvox-ru)",
+    "ru-prompts": "recorded: Asterisk prompts (1 female speaker; asterisk-core-sounds-ru, CC BY 3.0)",
 }
 
 
@@ -131,6 +146,39 @@ def synthesise(key: str, text: str) -> np.ndarray:
     return decode_audio(path)
 
 
+def _pick(items: list[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, str]]:
+    """``limit`` of ``items`` drawn at random (seeded), in their original order."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(items), size=min(limit, len(items)), replace=False)
+    return [items[i] for i in sorted(chosen)]
+
+
+def festvox_recordings() -> list[tuple[str, str]]:
+    """(WAV path, transcript) of every recording in festvox-ru, stress marks (``+``) removed."""
+    index = FESTVOX_RU / "etc" / "txt.done.data"
+    if not index.exists():
+        raise SystemExit(f"no {index}: apt-get install -y festvox-ru (or `make bench`)")
+    pairs = re.findall(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$', index.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    return [(str(FESTVOX_RU / "wav" / f"{name}.wav"), text.replace("+", "")) for name, text in pairs]
+
+
+def asterisk_prompts() -> list[tuple[str, str]]:
+    """(G.722 path, transcript) of the Russian Asterisk prompts that are sentences: three words or more, no
+    digits (their spelling is ambiguous), no tone markers, and a file to go with them."""
+    if not ASTERISK_RU_TEXT.exists():
+        raise SystemExit(f"no {ASTERISK_RU_TEXT}: apt-get install -y asterisk-core-sounds-ru-g722 (or `make bench`)")
+    found = []
+    for line in gzip.decompress(ASTERISK_RU_TEXT.read_bytes()).decode("utf-8").splitlines():
+        name, sep, text = line.partition(":")
+        name, text = name.strip(), text.strip()
+        path = ASTERISK_RU / f"{name}.g722"
+        if line.startswith(";") or not sep or text.startswith(("[", name)) or re.search(r"\d", text):
+            continue
+        if len(text.split()) >= 3 and path.exists():
+            found.append((str(path), text))
+    return found
+
+
 def load_set(spec: str, limit: int, seed: int = 0) -> list[Note]:
     """The notes of one set: ``en-real``, ``<lang>-<voice>`` or either with ``@<snr dB>`` of dev noise."""
     base, _, snr = spec.partition("@")
@@ -140,12 +188,20 @@ def load_set(spec: str, limit: int, seed: int = 0) -> list[Note]:
             Note(name, decode_audio(shared_dir() / "data" / "speech" / "dev" / name), text, "en")
             for name, text in pairs
         ]
+    elif base in RECORDED:
+        pairs = festvox_recordings() if base == "ru-recorded" else asterisk_prompts()
+        fmt = "g722" if base == "ru-prompts" else None
+        notes = [
+            Note(f"{base}-{Path(path).stem}", decode_audio(path, format=fmt), text, "ru")
+            for path, text in _pick(pairs, limit, seed)
+        ]
     elif base in VOICES:
         language = base.split("-")[0]
         texts = sentences(language)[:limit]
         notes = [Note(f"{base}-{i:02d}", synthesise(base, t), t, language) for i, t in enumerate(texts)]
     else:
-        raise SystemExit(f"unknown set {spec!r}: en-real or one of {', '.join(VOICES)}, optionally @<snr>")
+        known = ", ".join(["en-real", *RECORDED, *VOICES])
+        raise SystemExit(f"unknown set {spec!r}: one of {known}, optionally @<snr>")
     if snr:
         rng = np.random.default_rng(seed)
         noises = [decode_audio(p) for p in sorted((shared_dir() / "data" / "noise" / "dev").glob("*/*.flac"))]
@@ -251,7 +307,10 @@ def accuracy(flags: list[bool]) -> str:
 
 def describe(spec: str) -> str:
     base, _, snr = spec.partition("@")
-    speech = "LibriSpeech test-other (real)" if base == "en-real" else f"TTS: {VOICES[base].name}"
+    if base == "en-real":
+        speech = "recorded: LibriSpeech test-other"
+    else:
+        speech = RECORDED[base] if base in RECORDED else f"TTS: {VOICES[base].name}"
     return speech + (f", dev noise {snr} dB" if snr else "")
 
 
@@ -266,8 +325,8 @@ def wrong_guesses(results: list[Result]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--whisper", default="base")
-    parser.add_argument("--sets", default="en-real,en-festival,ru-festival,ru-festival@10,ru-espeak")
-    parser.add_argument("--ablate", default="ru-festival,ru-festival@10", help="Russian sets to try options on")
+    parser.add_argument("--sets", default="en-real,ru-recorded,ru-prompts,ru-prompts@10,ru-festival,ru-espeak")
+    parser.add_argument("--ablate", default="ru-prompts,ru-prompts@10", help="Russian sets to try options on")
     parser.add_argument("--limit", type=int, default=40, help="notes per set")
     parser.add_argument("--short", type=float, default=5.0, help="a short note lasts at most this many seconds")
     parser.add_argument("--threads", type=int, default=2)

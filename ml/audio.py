@@ -37,9 +37,15 @@ def probe_duration(path: str | Path) -> float | None:
 
 
 def decode_audio(
-    source: str | Path | bytes, *, sample_rate: int = SAMPLE_RATE, max_duration_s: float | None = None
+    source: str | Path | bytes,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    max_duration_s: float | None = None,
+    format: str | None = None,
 ) -> np.ndarray:
     """Decode the first audio stream of ``source`` (a path or the file's bytes) to mono float32.
+
+    ``format`` names FFmpeg's demuxer for headerless files (e.g. ``"g722"``); it is guessed otherwise.
 
     Raises ``UnsupportedAudio`` for anything FFmpeg cannot read as audio, ``EmptyAudio`` when no samples
     come out, and ``TooLong`` as soon as more than ``max_duration_s`` seconds have been decoded.
@@ -50,7 +56,7 @@ def decode_audio(
     if not isinstance(source, bytes) and Path(source).stat().st_size == 0:
         raise EmptyAudio("the file is empty")
     try:
-        container = av.open(opened, metadata_errors="ignore")
+        container = av.open(opened, format=format, metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise UnsupportedAudio("this file is not audio I can read") from exc
     limit = None if max_duration_s is None else int(max_duration_s * sample_rate)

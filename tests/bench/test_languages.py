@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 from types import SimpleNamespace
@@ -78,3 +79,39 @@ def test_detection_hears_only_speech_when_vad_is_on() -> None:
     for vad in (True, False):
         transcriber.choose_language(np.zeros(SAMPLE_RATE, np.float32), None, "ru", vad=vad)
     assert seen == [True, False]
+
+
+def test_recorded_russian_sets_parse_their_transcripts(tmp_path, monkeypatch) -> None:
+    festvox = tmp_path / "festvox"
+    (festvox / "etc").mkdir(parents=True)
+    (festvox / "etc" / "txt.done.data").write_text(
+        '( ru_0001 "Она завела, прядь волнистых вол+ос за ухо." )\n( ru_0002 "Со спокойным мужеством." )\n',
+        encoding="utf-8",
+    )
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for name in ("all-busy", "beep", "press", "conf-menu", "short"):  # "missing" has a line but no file
+        (prompts / f"{name}.g722").write_bytes(b"x")
+    text = (
+        "; Core Asterisk Sounds in Russian\n\nall-busy: На данный момент все линии заняты.\n"
+        "beep: [this is a simple beep tone]\npress: Нажмите 7 для восстановления.\n"
+        "conf-menu: conf-menu: Нажмите решетку сейчас.\nshort: Спасибо.\nmissing: Файла для этой строки нет.\n"
+    )
+    monkeypatch.setattr(languages, "FESTVOX_RU", festvox)
+    monkeypatch.setattr(languages, "ASTERISK_RU", prompts)
+    monkeypatch.setattr(languages, "ASTERISK_RU_TEXT", tmp_path / "prompts.txt.gz")
+    (tmp_path / "prompts.txt.gz").write_bytes(gzip.compress(text.encode("utf-8")))
+
+    assert languages.festvox_recordings() == [
+        (str(festvox / "wav" / "ru_0001.wav"), "Она завела, прядь волнистых волос за ухо."),
+        (str(festvox / "wav" / "ru_0002.wav"), "Со спокойным мужеством."),
+    ]
+    # no tone marker, no digits, no name repeated into the text, three words or more, a file for each
+    assert languages.asterisk_prompts() == [(str(prompts / "all-busy.g722"), "На данный момент все линии заняты.")]
+
+
+@pytest.mark.skipif(not languages.ASTERISK_RU_TEXT.exists(), reason="asterisk-core-sounds-ru is not installed")
+def test_recorded_prompts_decode_as_short_russian_notes() -> None:
+    notes = languages.load_set("ru-prompts", 40)
+    assert len(notes) == 40 and all(n.language == "ru" for n in notes)
+    assert sum(n.seconds <= 5 for n in notes) >= 30 and all(np.abs(n.audio).max() > 0.05 for n in notes)
