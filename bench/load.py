@@ -15,12 +15,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from arq import create_pool
 
 from bench.common import ROOT, markdown_table, record
-from bot.app import make_bot, make_dispatcher
-from core.db.engine import make_engine, make_sessionmaker
-from core.queue import LOADED_KEY, redis_settings
+from bot.app import polling
+from core.queue import LOADED_KEY
 from core.settings import Settings
 from ml.audio import encode_voice
 from ml.registry import Registry
@@ -84,52 +82,38 @@ async def _run_load(
         telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url, redis_url=REDIS_URL,
         max_jobs_in_flight=notes, max_jobs_per_hour=notes, max_queue_depth=notes * 2, _env_file=None,
     )  # fmt: skip
-    arq = await create_pool(redis_settings(REDIS_URL))
-    await arq.flushdb()
-    engine = make_engine(database_url)
-    bot = make_bot(settings)
-    dispatcher = make_dispatcher(settings, make_sessionmaker(engine), arq, Registry(cache_dir="/tmp"))
-    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "core.cli",
-            "worker",
-            env=_env(settings, whisper, denoiser),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        for _ in range(workers)
-    ]
     try:
-        while len(await arq.keys(LOADED_KEY + "*")) < workers:
-            await asyncio.sleep(0.2)
-        rng = np.random.default_rng(0)
-        audio, _, _ = noisy_speech(seconds, snr_db=10.0)
-        # encoded before the clock starts: encoding on the event loop would hold up the bot under test
-        # different gains, different bytes: no note is answered from a stored result
-        bodies = [encode_voice(audio * float(rng.uniform(0.5, 1.0))) for _ in range(notes)]
-        sent_at: dict[int, float] = {}
-        started = time.monotonic()
-        for index, body in enumerate(bodies):
-            update = telegram.push_voice(10_000 + index % users, body, round(seconds))
-            sent_at[update["message"]["message_id"]] = time.monotonic()
-        await telegram.wait_for(lambda: len(telegram.sent("sendVoice")) >= notes, timeout=timeout_s)
-        wall = time.monotonic() - started
-        await asyncio.sleep(3)  # would any note be answered twice?
+        async with polling(settings, Registry(cache_dir="/tmp"), polling_timeout=1) as running:
+            await running.arq.flushdb()
+            processes = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "core.cli", "worker", env=_env(settings, whisper, denoiser), cwd=ROOT,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]  # fmt: skip
+            try:
+                while len(await running.arq.keys(LOADED_KEY + "*")) < workers:
+                    await asyncio.sleep(0.2)
+                rng = np.random.default_rng(0)
+                audio, _, _ = noisy_speech(seconds, snr_db=10.0)
+                # encoded before the clock starts: encoding on the event loop would hold up the bot under test
+                # different gains, different bytes: no note is answered from a stored result
+                bodies = [encode_voice(audio * float(rng.uniform(0.5, 1.0))) for _ in range(notes)]
+                sent_at: dict[int, float] = {}
+                started = time.monotonic()
+                for index, body in enumerate(bodies):
+                    update = telegram.push_voice(10_000 + index % users, body, round(seconds))
+                    sent_at[update["message"]["message_id"]] = time.monotonic()
+                await telegram.wait_for(lambda: len(telegram.sent("sendVoice")) >= notes, timeout=timeout_s)
+                wall = time.monotonic() - started
+                await asyncio.sleep(3)  # would any note be answered twice?
+            finally:
+                for process in processes:
+                    process.terminate()
+                await asyncio.gather(*(p.wait() for p in processes))
+                await running.arq.flushdb()
     finally:
-        for process in processes:
-            process.terminate()
-        await asyncio.gather(*(p.wait() for p in processes))
-        await dispatcher.stop_polling()
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await bot.session.close()
-        await arq.flushdb()
-        await arq.aclose()
-        await engine.dispose()
         await telegram.stop()
     acks = {
         int(c.params["reply_parameters"]["message_id"]): c.at

@@ -1,8 +1,13 @@
-"""The bot's wiring: Bot API client, dispatcher with routers and middlewares, long polling."""
+"""The bot's wiring: Bot API client, dispatcher with routers and middlewares, long polling with its connections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -13,7 +18,7 @@ from arq import create_pool
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.handlers import admin, common, voice
 from bot.handlers import settings as settings_handlers
@@ -70,18 +75,47 @@ COMMANDS = [
 ]
 
 
-async def run_bot(settings: Settings) -> None:
-    """Long polling until stopped."""
+@dataclass
+class RunningBot:
+    """A bot long-polling in a task, with the database and queue connections its handlers use."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    arq: ArqRedis
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    task: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def polling(
+    settings: Settings, registry: Registry, *, handle_signals: bool = False, polling_timeout: int = 10
+) -> AsyncIterator[RunningBot]:
+    """Start long polling in a task; on leaving, stop it and close the Bot API session, Redis and the database."""
     engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
     arq = await create_pool(redis_settings(settings.redis_url))
-    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
     bot = make_bot(settings)
-    dp = make_dispatcher(settings, make_sessionmaker(engine), arq, registry)
+    dispatcher = make_dispatcher(settings, sessionmaker, arq, registry)
+    task = asyncio.create_task(
+        dispatcher.start_polling(bot, handle_signals=handle_signals, polling_timeout=polling_timeout)
+    )
     try:
-        await bot.set_my_commands(COMMANDS)
-        log.info("bot started; Bot API at %s", settings.telegram_api_url)
-        await dp.start_polling(bot, handle_signals=True)
+        yield RunningBot(bot, dispatcher, arq, engine, sessionmaker, task)
     finally:
+        with contextlib.suppress(RuntimeError):  # polling already stopped, or never started
+            await dispatcher.stop_polling()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await bot.session.close()
         await arq.aclose()
         await engine.dispose()
+
+
+async def run_bot(settings: Settings) -> None:
+    """Long polling until stopped (SIGINT or SIGTERM)."""
+    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
+    async with polling(settings, registry, handle_signals=True) as running:
+        await running.bot.set_my_commands(COMMANDS)
+        log.info("bot started; Bot API at %s", settings.telegram_api_url)
+        await running.task

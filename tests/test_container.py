@@ -72,11 +72,7 @@ async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -
 
 
 async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None:
-    from arq import create_pool
-
-    from bot.app import make_bot, make_dispatcher
-    from core.db.engine import make_engine, make_sessionmaker
-    from core.queue import redis_settings
+    from bot.app import polling
     from core.settings import Settings
     from ml.registry import Registry
     from tests.e2e.conftest import ADMIN_ID, TOKEN
@@ -87,35 +83,27 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     redis_url = "redis://127.0.0.1:6379/8"
     settings = Settings(telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url,
                         redis_url=redis_url, admin_ids=frozenset({ADMIN_ID}), _env_file=None)  # fmt: skip
-    arq = await create_pool(redis_settings(redis_url))
-    await arq.flushdb()
-    engine = make_engine(database_url)
-    bot = make_bot(settings)
-    dispatcher = make_dispatcher(settings, make_sessionmaker(engine), arq, Registry(cache_dir=tmp_path))
-    polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
-    container = f"voicebot-worker-{uuid.uuid4().hex[:8]}"
-    worker = await asyncio.create_subprocess_exec(
-        str(podman_build()), "--run", image, "--name", container,
-        "-e", f"TELEGRAM_BOT_TOKEN={TOKEN}", "-e", f"TELEGRAM_API_URL={url}",
-        "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", "--", "worker",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
     try:
-        noisy, reference, _ = noisy_speech(8.0, snr_db=10.0)
-        telegram.push_voice(77, encode_voice(noisy), 8)
-        sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 77), timeout=300)
-        assert wer(reference, sent[0].params["caption"]) < 0.4
-        healthy = await asyncio.to_thread(podman, "exec", container, "voicebot", "worker", "--check")
-        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        async with polling(settings, Registry(cache_dir=tmp_path), polling_timeout=1) as running:
+            await running.arq.flushdb()
+            container = f"voicebot-worker-{uuid.uuid4().hex[:8]}"
+            worker = await asyncio.create_subprocess_exec(
+                str(podman_build()), "--run", image, "--name", container,
+                "-e", f"TELEGRAM_BOT_TOKEN={TOKEN}", "-e", f"TELEGRAM_API_URL={url}",
+                "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", "--", "worker",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                noisy, reference, _ = noisy_speech(8.0, snr_db=10.0)
+                telegram.push_voice(77, encode_voice(noisy), 8)
+                sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 77), timeout=300)
+                assert wer(reference, sent[0].params["caption"]) < 0.4
+                healthy = await asyncio.to_thread(podman, "exec", container, "voicebot", "worker", "--check")
+                assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+            finally:
+                await asyncio.to_thread(podman, "rm", "-f", container)
+                output = (await asyncio.wait_for(worker.communicate(), timeout=60))[0].decode()
+                await running.arq.flushdb()
     finally:
-        await asyncio.to_thread(podman, "rm", "-f", container)
-        output = (await asyncio.wait_for(worker.communicate(), timeout=60))[0].decode()
-        await dispatcher.stop_polling()
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await bot.session.close()
-        await arq.flushdb()
-        await arq.aclose()
-        await engine.dispose()
         await telegram.stop()
     assert TOKEN not in output

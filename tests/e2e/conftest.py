@@ -17,15 +17,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from arq import create_pool
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.app import make_bot, make_dispatcher
-from core.db.engine import make_engine, make_sessionmaker
+from bot.app import polling
 from core.db.migrate import upgrade
-from core.queue import LOADED_KEY, redis_settings
+from core.queue import LOADED_KEY
 from core.settings import Settings
 from ml.loader import ModelCache
 from ml.registry import Registry
@@ -130,35 +128,26 @@ async def run_stack(
     telegram: FakeTelegram, settings: Settings, models: ModelCache, *, with_worker: bool
 ) -> AsyncIterator[Stack]:
     """The bot (and, if asked, an in-process worker sharing the session's loaded models) around a test."""
-    arq = await create_pool(redis_settings(settings.redis_url))
-    await arq.flushdb()
-    engine = make_engine(settings.database_url)
-    sessionmaker = make_sessionmaker(engine)
-    bot = make_bot(settings)
-    dispatcher = make_dispatcher(settings, sessionmaker, arq, models.registry)
-    tasks = [asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))]
-    worker = None
-    if with_worker:
-        worker = make_worker(settings, ctx={"models": models}, handle_signals=False, poll_delay=0.05)
-        tasks.append(asyncio.create_task(worker.async_run()))
-        for _ in range(600):  # the worker is ready once it has published the models it loaded
-            if await arq.keys(LOADED_KEY + "*") or tasks[-1].done():
-                break
-            await asyncio.sleep(0.05)
-    try:
-        yield Stack(telegram, settings, engine, sessionmaker, arq)
-    finally:
-        await dispatcher.stop_polling()
-        if worker is not None:
-            await worker.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await bot.session.close()
-        with contextlib.suppress(RedisError, OSError):  # a test may have stopped Redis
-            await arq.flushdb()
-        await arq.aclose()
-        await engine.dispose()
+    async with polling(settings, models.registry, polling_timeout=1) as running:
+        await running.arq.flushdb()
+        worker = worker_task = None
+        if with_worker:
+            worker = make_worker(settings, ctx={"models": models}, handle_signals=False, poll_delay=0.05)
+            worker_task = asyncio.create_task(worker.async_run())
+            for _ in range(600):  # the worker is ready once it has published the models it loaded
+                if await running.arq.keys(LOADED_KEY + "*") or worker_task.done():
+                    break
+                await asyncio.sleep(0.05)
+        try:
+            yield Stack(telegram, settings, running.engine, running.sessionmaker, running.arq)
+        finally:
+            await running.dispatcher.stop_polling()
+            if worker is not None and worker_task is not None:
+                await worker.close()
+                worker_task.cancel()
+                await asyncio.gather(worker_task, return_exceptions=True)
+            with contextlib.suppress(RedisError, OSError):  # a test may have stopped Redis
+                await running.arq.flushdb()
 
 
 @pytest.fixture
