@@ -432,18 +432,36 @@ def main() -> None:
         ablation_header += [f"{spec} WER (n={len(short)})", f"{spec} language right", f"{spec} CPU s/note"]
     ablation_table = markdown_table(ablation_header, ablation_rows)
 
-    voices = "; ".join(f"`{k}` = {v.name} (Debian `{v.package}`)" for k, v in VOICES.items() if k in args.sets)
+    bases = {spec.partition("@")[0] for spec in specs}
+    sources = []
+    if "ru-recorded" in bases:
+        sources.append(
+            f"`ru-recorded`: {args.limit} of the {len(festvox_recordings())} read-prose recordings Festival's "
+            "Russian voice was built from (one male "
+            "speaker, Nickolay Shmyrev; Debian `festvox-ru`, BSD-like licence), drawn at random (seed 0)"
+        )
+    if "ru-prompts" in bases:
+        sources.append(
+            f"`ru-prompts`: {args.limit} of the {len(asterisk_prompts())} Russian Asterisk telephone prompts "
+            "that are sentences of three words or more "
+            "without digits (one female speaker, studio, 16 kHz G.722; Debian `asterisk-core-sounds-ru-g722`, "
+            "CC BY 3.0, Maxim Topal, ivrvoice.ru), drawn at random (seed 0)"
+        )
+    synthetic = [f"`{k}` = {v.name} (Debian `{v.package}`)" for k, v in VOICES.items() if k in bases]
+    if synthetic:
+        sources.append(
+            f"synthesised: the {len(sentences('ru'))} voice-note sentences of `bench/data/notes_ru.txt` (and their "
+            f"English translations, `notes_en.txt`) spoken by Debian text-to-speech, with {LEAD_S:g} s of silence "
+            f"before and {TAIL_S:g} s after; " + "; ".join(synthetic)
+        )
+    if "en-real" in bases:
+        sources.append("`en-real`: LibriSpeech test-other (`shared/data/speech/dev`)")
     common = (
         f"Whisper `{args.whisper}` int8, beam 5, no VAD, temperature fallback on (faster-whisper's default), "
-        f"{args.threads} threads, unless a row says otherwise. **Russian speech is synthetic**: the "
-        f"{len(sentences('ru'))} voice-note sentences of `bench/data/notes_ru.txt` (and their English "
-        "translations, `notes_en.txt`) spoken by Debian text-to-speech, with "
-        f"{LEAD_S:g} s of silence before and {TAIL_S:g} s after; {voices}. `en-real` is LibriSpeech "
-        "test-other (`shared/data/speech/dev`); `@10` mixes a set with the held-out dev noise at 10 dB SNR. "
-        "Corpus WER after `ml.wer.normalize_text` (Cyrillic kept, ё read as е, Russian digits left as digits). "
-        "The transcript in "
-        "`auto + hint` is the forced or the auto one, whichever language the rule picked, so it costs no third "
-        "pass."
+        f"{args.threads} threads, unless a row says otherwise. Speech: " + ". ".join(sources) + ". `@10` mixes a "
+        "set with the held-out dev noise at 10 dB SNR. Corpus WER after `ml.wer.normalize_text` (Cyrillic kept, "
+        "ё read as е, Russian digits left as digits). The transcript in `auto + hint` is the forced or the auto "
+        "one, whichever language the rule picked, so it costs no third pass."
     )
     parts = [
         ("WER per language", wer_table, "`forced`: the note's language given; `auto`: Whisper detects; "
@@ -459,9 +477,8 @@ def main() -> None:
         (f"What helps on Russian notes ≤ {args.short:g} s", ablation_table,
          "`hint` = auto + the user's language as hint (today's rule); VAD = faster-whisper's Silero "
          "`vad_filter`; no temperature fallback = `temperature=0` only (by default faster-whisper decodes again "
-         "at 0.2 … 1.0 when a result looks bad; `Transcriber.transcribe` cannot switch that off, so that row "
-         "calls faster-whisper directly). CPU s/note: process CPU time of the Whisper calls, the detection "
-         "pass included."),
+         "at 0.2 … 1.0 when a result looks bad; `Transcriber.transcribe(fallback=False)` turns that off). "
+         "CPU s/note: process CPU time of the Whisper calls, the detection pass included."),
     ]  # fmt: skip
     body = "\n\n".join(f"### {name}\n\n{table}\n\n{note}" for name, table, note in parts)
     title = f"Languages: English and Russian, detection and hints (whisper {args.whisper})"
