@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 
-def _single_thread_worker(worker_id: int) -> None:
-    torch.set_num_threads(1)  # mixing is NumPy work; leave the cores to the training step
+def _mixing_worker(worker_id: int) -> None:
+    """One thread (mixing is NumPy work; leave the cores to the training step), and deaf to SIGTERM and Ctrl-C:
+    a stop signal sent to the whole process group must reach the trainer, which saves a checkpoint, not kill
+    the worker under it (the trainer then ends the workers itself)."""
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class MixtureDataModule(pl.LightningDataModule):
@@ -34,7 +41,7 @@ class MixtureDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             prefetch_factor=4 if self.num_workers > 0 else None,
-            worker_init_fn=_single_thread_worker,
+            worker_init_fn=_mixing_worker,
             pin_memory=torch.cuda.is_available(),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -144,18 +145,19 @@ def test_smoke_training_checkpoints_and_resumes(shared: Path, tmp_path: Path, mo
 
 
 def test_sigterm_saves_the_last_step(shared: Path, tmp_path: Path) -> None:
-    """A machine or container stopping sends SIGTERM: the run keeps the step it reached."""
+    """A machine or container stopping sends SIGTERM to the trainer and its data workers alike: the run keeps
+    the step it reached."""
     data = make_tiny_data(shared, tmp_path / "data")
     runs, log = tmp_path / "runs", tmp_path / "train.log"
     command = [sys.executable, "-m", "ml", "train", "--config", str(CONFIGS / "smoke.yaml")]
     for key, value in {"runs_dir": runs, "data_dir": data, "max_steps": 100_000, "val_every_epochs": 1000}.items():
         command += ["--set", f"{key}={value}"]
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while " step 3 " not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)  # as a stopping container or session does: every process
         process.wait(timeout=60)
     last = runs / "smoke" / "checkpoints" / "last.ckpt"
     assert last.exists(), log.read_text()[-2000:]
