@@ -1,0 +1,84 @@
+"""Which audio Whisper hears: every transcription strategy through the real pipeline (RNNoise, Whisper)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ml.audio import decode_audio, encode_voice
+from ml.loader import ModelCache
+from ml.pipeline import Pipeline, PipelineOptions
+from ml.registry import Registry
+from ml.transcriber import Transcriber, Transcript
+from ml.wer import wer
+from tests.audio_factory import noisy_speech
+
+
+class Listening:
+    """The real transcriber, noting every audio it is given."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber, self.version, self.heard = transcriber, transcriber.version, []
+
+    def transcribe(self, audio: np.ndarray, **options: Any) -> Transcript:
+        self.heard.append(audio.copy())
+        return self.transcriber.transcribe(audio, **options)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> ModelCache:
+    return ModelCache(Registry(cache_dir=tmp_path_factory.getbasetemp() / "model-cache"))
+
+
+@pytest.fixture(scope="module")
+def note() -> tuple[bytes, str]:
+    noisy, reference, _ = noisy_speech(8.0, snr_db=5.0)
+    return encode_voice(noisy), reference
+
+
+@pytest.mark.parametrize("strategy", ["original", "denoised", "mix", "best"])
+def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes, str], strategy: str) -> None:
+    ogg, reference = note
+    denoiser, listening = models.denoiser("rnnoise"), Listening(models.transcriber("tiny.en"))
+    options = PipelineOptions(strategy=strategy, language="en")  # type: ignore[arg-type]
+    result = Pipeline(denoiser, listening).process(ogg, options)  # type: ignore[arg-type]
+
+    audio = decode_audio(ogg)
+    clean = denoiser(audio)
+    expected = {
+        "original": [audio],
+        "denoised": [clean],
+        "mix": [0.5 * clean + 0.5 * audio],
+        "best": [audio, clean],
+    }[strategy]
+    assert len(listening.heard) == len(expected)
+    for heard, want in zip(listening.heard, expected, strict=True):
+        np.testing.assert_allclose(heard, want, atol=1e-6)
+    assert result.heard == strategy or (strategy == "best" and result.heard in ("original", "denoised"))
+    assert decode_audio(result.voice_ogg).size == audio.size  # the user gets the cleaned note whatever Whisper heard
+    assert wer(reference, result.transcript.text) < 0.5
+
+
+def test_best_keeps_the_transcript_whisper_is_surer_of(models: ModelCache, note: tuple[bytes, str]) -> None:
+    ogg, _ = note
+    transcriber = models.transcriber("tiny.en")
+    audio = decode_audio(ogg)
+    clean = models.denoiser("rnnoise")(audio)
+    original = transcriber.transcribe(audio, language="en")
+    denoised = transcriber.transcribe(clean, language="en")
+    options = PipelineOptions(strategy="best", language="en")
+    result = Pipeline(models.denoiser("rnnoise"), transcriber).process(ogg, options)
+    surer = "denoised" if denoised.avg_logprob > original.avg_logprob else "original"
+    assert result.heard == surer
+    assert result.transcript.text == (denoised if surer == "denoised" else original).text
+
+
+def test_without_denoising_whisper_hears_the_note(models: ModelCache, note: tuple[bytes, str]) -> None:
+    ogg, _ = note
+    listening = Listening(models.transcriber("tiny.en"))
+    options = PipelineOptions(denoise=False, strategy="mix", language="en")
+    result = Pipeline(models.denoiser("rnnoise"), listening).process(ogg, options)  # type: ignore[arg-type]
+    assert result.heard == "original" and result.models["denoiser"] == "none"
+    np.testing.assert_allclose(listening.heard[0], decode_audio(ogg), atol=1e-6)
