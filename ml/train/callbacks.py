@@ -4,6 +4,7 @@ current (atomically) with a per-session time limit."""
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,13 @@ class LastCheckpoint(pl.Callback):
             log.info("step %d: saved %s", trainer.global_step, self.path)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        """SIGTERM (a container or machine stopping) or Ctrl-C between two steps: keep the last step."""
-        if isinstance(exception, SIGTERMException | KeyboardInterrupt) and trainer.global_step:
+        """SIGTERM (a container or machine stopping) or Ctrl-C between two steps: keep the last step. A SIGTERM
+        sent to the whole process group also kills the data workers, so the trainer may end on that error
+        instead; ``received_sigterm`` says it was asked to stop all the same."""
+        stopped = isinstance(exception, SIGTERMException | KeyboardInterrupt) or trainer.received_sigterm
+        if stopped and trainer.global_step:
+            # the data workers are dying too: PyTorch's SIGCHLD handler would raise in the middle of the save
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             trainer.save_checkpoint(self.path)
-            log.info("stopped by %s at step %d: saved %s", type(exception).__name__, trainer.global_step, self.path)
+            reason = "SIGTERM" if trainer.received_sigterm else type(exception).__name__
+            log.info("stopped by %s at step %d: saved %s", reason, trainer.global_step, self.path)

@@ -10,11 +10,10 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 
 def _mixing_worker(worker_id: int) -> None:
-    """One thread (mixing is NumPy work; leave the cores to the training step), and deaf to SIGTERM and Ctrl-C:
-    a stop signal sent to the whole process group must reach the trainer, which saves a checkpoint, not kill
-    the worker under it (the trainer then ends the workers itself)."""
+    """One thread (mixing is NumPy work; leave the cores to the training step), and deaf to Ctrl-C, which the
+    terminal sends to the whole process group: the trainer stops on it and ends its workers itself. (SIGTERM
+    stays fatal: at exit Python's multiprocessing ends daemonic workers with it and waits for them.)"""
     torch.set_num_threads(1)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -162,7 +162,7 @@ def test_sigterm_saves_the_last_step(shared: Path, tmp_path: Path) -> None:
     last = runs / "smoke" / "checkpoints" / "last.ckpt"
     assert last.exists(), log.read_text()[-2000:]
     step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    assert 3 <= step < 100_000 and f"stopped by SIGTERMException at step {step}" in log.read_text()
+    assert 3 <= step < 100_000 and f"stopped by SIGTERM at step {step}" in log.read_text()
 
 
 def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) -> None:
