@@ -7,7 +7,6 @@ speech, the untouched noisy note, and each denoiser × transcription strategy. W
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,12 @@ from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_d
 from ml.audio import decode_audio
 from ml.data.synth import mix_at_snr
 from ml.loader import ModelCache
-from ml.pipeline import PipelineOptions, transcribe_with_strategy
+from ml.pipeline import AUTO_MIX_BELOW_DB, PipelineOptions, auto_hears, level_range_db, mixed, surer
 from ml.registry import Registry
 from ml.wer import corpus_wer
 
 PLOTS = ROOT / "bench" / "plots"
-STRATEGIES = ("denoised", "mix", "best")
+STRATEGIES = ("denoised", "mix", "best", "auto")
 
 
 def dev_mixtures(snr_db: float, limit: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str]]:
@@ -60,20 +59,27 @@ def main() -> None:
     clean_hyps = [transcriber.transcribe(clean, language="en", beam_size=args.beam).text for _, clean, _ in clean_items]
     clean_wer = corpus_wer(references, clean_hyps)
     rows = []
+    shares = []
     for snr in snrs:
         items = dev_mixtures(snr, args.limit)
-        hyps = {c: [] for c in columns}
-        for noisy, _, _ in items:
-            hyps["original"].append(transcriber.transcribe(noisy, language="en", beam_size=args.beam).text)
+        shares.append(f"{snr:g} dB {np.mean([level_range_db(noisy) < AUTO_MIX_BELOW_DB for noisy, _, _ in items]):.0%}")
+        hyps: dict[str, list[str]] = {c: [] for c in columns}
+        originals = [transcriber.transcribe(noisy, language="en", beam_size=args.beam) for noisy, _, _ in items]
+        hyps["original"] = [t.text for t in originals]
         for name in args.denoisers.split(","):
             denoiser = cache.denoiser(name)
-            for noisy, _, _ in items:
+            for (noisy, _, _), original in zip(items, originals, strict=True):
                 cleaned = denoiser(noisy)
+                # each strategy's audio transcribed once; best and auto pick among those transcripts exactly as
+                # ml.pipeline.transcribe_with_strategy does (tests/ml/test_pipeline.py checks that path)
+                denoised = transcriber.transcribe(cleaned, language="en", beam_size=args.beam)
+                mix = transcriber.transcribe(
+                    mixed(noisy, cleaned, options.mix_ratio), language="en", beam_size=args.beam
+                )
+                picked = {"denoised": denoised, "mix": mix, "best": surer(original, denoised)[0]}
+                picked["auto"] = mix if auto_hears(noisy) == "mix" else original
                 for strategy in STRATEGIES:
-                    transcript, _ = transcribe_with_strategy(
-                        transcriber, noisy, cleaned, replace(options, strategy=strategy)
-                    )
-                    hyps[f"{name} {strategy}"].append(transcript.text)
+                    hyps[f"{name} {strategy}"].append(picked[strategy].text)
         row: list[object] = [f"{snr:.0f}", clean_wer]
         for column in columns:
             value = corpus_wer(references, hyps[column])
@@ -82,13 +88,16 @@ def main() -> None:
         rows.append(row)
         print(dict(zip(["snr", "clean", *columns], row, strict=True)))
     table = markdown_table(["SNR dB", "clean speech", *columns], rows)
+    mixed_share = ", ".join(shares)
     plot = _plot(snrs, clean_wer, results, args.whisper)
     notes = (
         f"Whisper `{args.whisper}` int8, beam {args.beam}, language fixed to English; {args.limit} utterances of "
         "`shared/data/speech/dev` (LibriSpeech test-other), each mixed with one of the 7 held-out `noise/dev` "
         "recordings; corpus WER after normalisation (lower case, no punctuation, abbreviations spelled out). "
         "`best` keeps whichever of original/denoised Whisper is more confident in (mean log-probability); "
-        f"`mix` adds half of the original back. Plot: `{plot.relative_to(ROOT)}`."
+        f"`mix` adds half of the original back; `auto` is `mix` when the note's level range (95th over 10th "
+        f"percentile of 20-ms frame energies) is under {AUTO_MIX_BELOW_DB:g} dB, else `original` (share of notes "
+        f"mixed per SNR: {mixed_share}). Plot: `{plot.relative_to(ROOT)}`."
     )
     record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes, write=not args.no_record)
 

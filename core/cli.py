@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--denoiser", help="denoiser version (default: DENOISER_VERSION)")
     process.add_argument("--whisper", help="Whisper version (default: WHISPER_VERSION)")
     process.add_argument("--language", help="language code; default: detect")
-    process.add_argument("--strategy", choices=("original", "denoised", "mix", "best"))
+    process.add_argument("--strategy", choices=("original", "denoised", "mix", "best", "auto"))
     process.add_argument("--no-denoise", action="store_true")
     process.add_argument("--max-duration", type=float, help="seconds; 0 for no limit")
     process.add_argument("-q", "--quiet", action="store_true")

@@ -15,8 +15,13 @@ from ml.denoisers import Denoiser
 from ml.errors import NoSpeech
 from ml.transcriber import Transcriber, Transcript
 
-Strategy = Literal["original", "denoised", "mix", "best"]
-STRATEGIES: tuple[str, ...] = ("original", "denoised", "mix", "best")
+Strategy = Literal["original", "denoised", "mix", "best", "auto"]
+STRATEGIES: tuple[str, ...] = ("original", "denoised", "mix", "best", "auto")
+# "auto" lets Whisper hear the mix when a note's level range is under this, the untouched note otherwise: on dev
+# speech the mix beat the untouched note at 0-10 dB SNR and lost to it at 20 dB (BENCHMARKS.md, "Transcript WER
+# by SNR"); a range of 22 dB falls between those (most 10-dB notes are under it, no 20-dB note is).
+AUTO_MIX_BELOW_DB = 22.0
+FRAME = 320  # 20 ms
 Stage = Literal["decoding", "denoising", "transcribing", "encoding"]
 StageCallback = Callable[[str], None]
 SILENCE_RMS = 10 ** (-60 / 20)  # −60 dBFS
@@ -118,13 +123,42 @@ class Pipeline:
         )
 
 
+def level_range_db(audio: np.ndarray) -> float:
+    """How far a note's loud 20-ms frames stand above its quiet ones (95th over 10th percentile of frame energy,
+    in dB): speech over the noise floor, an SNR proxy that needs no denoiser (it reads high by about 8 dB)."""
+    frames = audio.size // FRAME
+    if frames < 10:
+        return float("inf")
+    energy = np.mean(np.square(audio[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1)
+    levels = 10.0 * np.log10(energy + 1e-10)
+    return float(np.percentile(levels, 95) - np.percentile(levels, 10))
+
+
+def mixed(audio: np.ndarray, clean: np.ndarray, ratio: float) -> np.ndarray:
+    """The cleaned note with ``ratio`` of the untouched one added back (what the ``mix`` strategy hears)."""
+    return ((1 - ratio) * clean + ratio * audio).astype(np.float32)
+
+
+def auto_hears(audio: np.ndarray) -> str:
+    """What the ``auto`` strategy lets Whisper hear: ``mix`` for a noisy note, ``original`` for a clear one."""
+    return "mix" if level_range_db(audio) < AUTO_MIX_BELOW_DB else "original"
+
+
+def surer(original: Transcript, denoised: Transcript) -> tuple[Transcript, str]:
+    """The ``best`` strategy's pick: the transcript Whisper is more confident in (mean log-probability)."""
+    if denoised.avg_logprob > original.avg_logprob:
+        return denoised, "denoised"
+    return original, "original"
+
+
 def transcribe_with_strategy(
     transcriber: Transcriber, audio: np.ndarray, clean: np.ndarray, options: PipelineOptions
 ) -> tuple[Transcript, str]:
     """Transcribe what ``options.strategy`` says Whisper should hear; returns (transcript, what it heard).
 
     ``original``: the untouched note; ``denoised``: the cleaned one; ``mix``: the cleaned one with part of
-    the original added back; ``best``: both, keeping the one Whisper is more confident in (mean log-prob).
+    the original added back; ``best``: both, keeping the one Whisper is more confident in (mean log-prob);
+    ``auto``: ``mix`` when the note is noisy (level range under ``AUTO_MIX_BELOW_DB``), else ``original``.
     """
 
     def run(x: np.ndarray) -> Transcript:
@@ -133,13 +167,12 @@ def transcribe_with_strategy(
         )
 
     strategy = options.strategy if options.denoise else "original"
+    if strategy == "auto":
+        strategy = auto_hears(audio)
     if strategy == "original":
         return run(audio), "original"
     if strategy == "denoised":
         return run(clean), "denoised"
     if strategy == "mix":
-        return run((1 - options.mix_ratio) * clean + options.mix_ratio * audio), "mix"
-    original, denoised = run(audio), run(clean)
-    if denoised.avg_logprob > original.avg_logprob:
-        return denoised, "denoised"
-    return original, "original"
+        return run(mixed(audio, clean, options.mix_ratio)), "mix"
+    return surer(run(audio), run(clean))

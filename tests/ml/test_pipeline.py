@@ -9,11 +9,11 @@ import pytest
 
 from ml.audio import decode_audio, encode_voice
 from ml.loader import ModelCache
-from ml.pipeline import Pipeline, PipelineOptions
+from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_range_db
 from ml.registry import Registry
 from ml.transcriber import Transcriber, Transcript
 from ml.wer import wer
-from tests.audio_factory import noisy_speech
+from tests.audio_factory import dev_speech, noisy_speech
 
 
 class Listening:
@@ -38,7 +38,7 @@ def note() -> tuple[bytes, str]:
     return encode_voice(noisy), reference
 
 
-@pytest.mark.parametrize("strategy", ["original", "denoised", "mix", "best"])
+@pytest.mark.parametrize("strategy", ["original", "denoised", "mix", "best", "auto"])
 def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes, str], strategy: str) -> None:
     ogg, reference = note
     denoiser, listening = models.denoiser("rnnoise"), Listening(models.transcriber("tiny.en"))
@@ -52,11 +52,14 @@ def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes,
         "denoised": [clean],
         "mix": [0.5 * clean + 0.5 * audio],
         "best": [audio, clean],
+        "auto": [0.5 * clean + 0.5 * audio],  # a 5-dB note is a noisy one
     }[strategy]
     assert len(listening.heard) == len(expected)
     for heard, want in zip(listening.heard, expected, strict=True):
         np.testing.assert_allclose(heard, want, atol=1e-6)
-    assert result.heard == strategy or (strategy == "best" and result.heard in ("original", "denoised"))
+    assert result.heard == {"auto": "mix"}.get(strategy, strategy) or (
+        strategy == "best" and result.heard in ("original", "denoised")
+    )
     assert decode_audio(result.voice_ogg).size == audio.size  # the user gets the cleaned note whatever Whisper heard
     assert wer(reference, result.transcript.text) < 0.5
 
@@ -82,3 +85,21 @@ def test_without_denoising_whisper_hears_the_note(models: ModelCache, note: tupl
     result = Pipeline(models.denoiser("rnnoise"), listening).process(ogg, options)  # type: ignore[arg-type]
     assert result.heard == "original" and result.models["denoiser"] == "none"
     np.testing.assert_allclose(listening.heard[0], decode_audio(ogg), atol=1e-6)
+
+
+def test_auto_lets_whisper_hear_a_clear_note_untouched(models: ModelCache) -> None:
+    clean_speech, reference = dev_speech(8.0)
+    listening = Listening(models.transcriber("tiny.en"))
+    options = PipelineOptions(strategy="auto", language="en")
+    result = Pipeline(models.denoiser("rnnoise"), listening).process(encode_voice(clean_speech), options)  # type: ignore[arg-type]
+    assert result.heard == "original"
+    np.testing.assert_allclose(listening.heard[0], decode_audio(encode_voice(clean_speech)), atol=1e-6)
+    assert wer(reference, result.transcript.text) < 0.3
+
+
+@pytest.mark.parametrize(("snr_db", "noisy"), [(0.0, True), (5.0, True), (30.0, False)])
+def test_level_range_tells_noisy_notes_from_clear_ones(snr_db: float, noisy: bool) -> None:
+    audio, _, clean = noisy_speech(10.0, snr_db=snr_db)
+    assert (level_range_db(audio) < AUTO_MIX_BELOW_DB) is noisy
+    assert level_range_db(clean) > AUTO_MIX_BELOW_DB
+    assert level_range_db(np.zeros(100, np.float32)) == float("inf")  # too short to judge: left untouched
