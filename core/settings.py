@@ -28,7 +28,7 @@ class Settings(BaseSettings):
 
     denoiser_version: str = "rnnoise"
     whisper_version: str = "base"
-    transcribe_strategy: Literal["original", "denoised", "mix", "best", "auto"] = "original"
+    transcribe_strategy: Literal["original", "denoised", "mix", "best", "auto"] = "auto"
     mix_ratio: float = Field(0.5, ge=0.0, le=1.0)
     denoiser_dry: float = Field(0.0, ge=0.0, le=1.0)
     whisper_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)

@@ -32,7 +32,7 @@ class PipelineOptions:
     """How one note is processed. ``strategy`` says which audio Whisper hears."""
 
     denoise: bool = True
-    strategy: Strategy = "original"
+    strategy: Strategy = "auto"
     mix_ratio: float = 0.5  # share of the original added back for the "mix" strategy
     language: str | None = None  # fixed language; None = detect
     language_hint: str | None = None  # the user's language, trusted when detection is unsure

@@ -39,6 +39,7 @@ def test_process_noisy_30s_note(noisy_note_30s: tuple[Path, str, float], tmp_pat
     assert {"text", "language", "duration_s", "timings_ms", "models", "segments"} <= set(data)
     assert data["language"] == "en"
     assert data["models"] == {"denoiser": DEFAULT_DENOISER, "whisper": "base"}
+    assert data["heard"] == "mix"  # the default strategy (auto) on a noisy note: cleaned with half the original
     assert set(data["timings_ms"]) == {"decode", "denoise", "transcribe", "encode"}
     assert data["duration_s"] == pytest.approx(seconds, abs=0.05)
     error = wer(reference, data["text"])
