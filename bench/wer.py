@@ -89,7 +89,7 @@ def main() -> None:
         print(dict(zip(["snr", "clean", *columns], row, strict=True)))
     table = markdown_table(["SNR dB", "clean speech", *columns], rows)
     mixed_share = ", ".join(shares)
-    plot = _plot(snrs, clean_wer, results, args.whisper)
+    plot = None if args.no_record else _plot(snrs, clean_wer, results, args.whisper)
     notes = (
         f"Whisper `{args.whisper}` int8, beam {args.beam}, language fixed to English; {args.limit} utterances of "
         "`shared/data/speech/dev` (LibriSpeech test-other), each mixed with one of the 7 held-out `noise/dev` "
@@ -97,7 +97,7 @@ def main() -> None:
         "`best` keeps whichever of original/denoised Whisper is more confident in (mean log-probability); "
         f"`mix` adds half of the original back; `auto` is `mix` when the note's level range (95th over 10th "
         f"percentile of 20-ms frame energies) is under {AUTO_MIX_BELOW_DB:g} dB, else `original` (share of notes "
-        f"mixed per SNR: {mixed_share}). Plot: `{plot.relative_to(ROOT)}`."
+        f"mixed per SNR: {mixed_share})." + (f" Plot: `{plot.relative_to(ROOT)}`." if plot else "")
     )
     record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes, write=not args.no_record)
 
