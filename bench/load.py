@@ -20,7 +20,7 @@ from bench.common import ROOT, markdown_table, record
 from bot.app import polling
 from core.queue import LOADED_KEY
 from core.settings import Settings
-from ml.audio import encode_voice
+from ml.audio import SAMPLE_RATE, encode_voice
 from ml.registry import Registry
 from tests.audio_factory import noisy_speech
 from tests.e2e.conftest import fresh_postgres
@@ -97,6 +97,7 @@ async def _run_load(
                     await asyncio.sleep(0.2)
                 rng = np.random.default_rng(0)
                 audio, _, _ = noisy_speech(seconds, snr_db=10.0)
+                audio = audio[: int(seconds * SAMPLE_RATE)]  # whole utterances run longer than asked (15 s)
                 # encoded before the clock starts: encoding on the event loop would hold up the bot under test
                 # different gains, different bytes: no note is answered from a stored result
                 bodies = [encode_voice(audio * float(rng.uniform(0.5, 1.0))) for _ in range(notes)]
