@@ -46,7 +46,6 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         _registry(settings),
         threads=settings.whisper_threads,
         compute_type=settings.whisper_compute_type,
-        dry=settings.denoiser_dry,
     )
     try:
         pipeline = Pipeline(
@@ -57,7 +56,7 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc), 3)
     max_duration = settings.max_duration_s if args.max_duration is None else args.max_duration
     options = PipelineOptions(
-        denoise=not args.no_denoise,
+        strength=args.strength or settings.denoiser_strength,
         strategy=args.strategy or settings.transcribe_strategy,
         mix_ratio=settings.mix_ratio,
         language=args.language,
@@ -137,7 +136,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             whisper=None,
             language=None,
             strategy=None,
-            no_denoise=False,
+            strength=None,
             max_duration=None,
             quiet=False,
         )
@@ -200,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--whisper", help="Whisper version (default: WHISPER_VERSION)")
     process.add_argument("--language", help="language code; default: detect")
     process.add_argument("--strategy", choices=("original", "denoised", "mix", "best", "auto"))
-    process.add_argument("--no-denoise", action="store_true")
+    process.add_argument(
+        "--strength", choices=("off", "gentle", "strong"), help="noise removal (default: DENOISER_STRENGTH)"
+    )
     process.add_argument("--max-duration", type=float, help="seconds; 0 for no limit")
     process.add_argument("-q", "--quiet", action="store_true")
     process.set_defaults(func=cmd_process)

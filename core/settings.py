@@ -26,11 +26,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "voicebot")
     models_dir: Path | None = None  # extra folder of exported denoiser checkpoints
 
-    denoiser_version: str = "rnnoise"
+    denoiser_version: str = "deepfilternet3"
+    denoiser_strength: Literal["off", "gentle", "strong"] = "strong"  # users may choose their own in /settings
     whisper_version: str = "base"
     transcribe_strategy: Literal["original", "denoised", "mix", "best", "auto"] = "auto"
     mix_ratio: float = Field(0.5, ge=0.0, le=1.0)
-    denoiser_dry: float = Field(0.0, ge=0.0, le=1.0)
     whisper_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     whisper_beam_size: int = Field(5, ge=1, le=10)
     whisper_vad: bool = False

@@ -1,4 +1,5 @@
-"""Audio I/O with PyAV: decode anything FFmpeg reads to 16 kHz mono float32; encode Telegram voice notes."""
+"""Audio I/O with PyAV: decode anything FFmpeg reads to mono float32 (48 kHz full band, or 16 kHz for Whisper and
+the 16-kHz networks); encode Telegram voice notes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from ml.errors import EmptyAudio, TooLong, UnsupportedAudio
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-VOICE_SAMPLE_RATE = 48_000
+SAMPLE_RATE = 16_000  # Whisper and the 16-kHz networks
+FULL_BAND_RATE = VOICE_SAMPLE_RATE = 48_000  # Opus voice notes, DeepFilterNet3, RNNoise
 VOICE_BITRATE = 40_000
 _DECODE_BLOCK = 1 << 20  # resampled samples gathered per block while decoding
 
@@ -104,7 +105,9 @@ def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: 
 
     Resamples and encodes a second at a time, so memory does not grow with the note's length.
     """
-    upsample = soxr.ResampleStream(sample_rate, VOICE_SAMPLE_RATE, 1, dtype="float32")
+    upsample = None
+    if sample_rate != VOICE_SAMPLE_RATE:
+        upsample = soxr.ResampleStream(sample_rate, VOICE_SAMPLE_RATE, 1, dtype="float32")
     buffer = io.BytesIO()
     pts = 0
     with av.open(buffer, mode="w", format="ogg") as container:
@@ -113,7 +116,8 @@ def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: 
         stream.options = {"application": "voip"}
         for start in range(0, max(audio.size, 1), sample_rate):
             block = np.clip(audio[start : start + sample_rate], -1.0, 1.0).astype(np.float32, copy=False)
-            pcm = upsample.resample_chunk(block, last=start + sample_rate >= audio.size)
+            last = start + sample_rate >= audio.size
+            pcm = block if upsample is None else upsample.resample_chunk(block, last=last)
             if pcm.size == 0:
                 continue
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="flt", layout="mono")

@@ -35,8 +35,9 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    """Denoise files or folders into 16 kHz mono WAV files with the same stems."""
+    """Denoise files or folders into mono WAV files at the model's rate, with the same stems."""
     from ml.audio import decode_audio, write_wav
+    from ml.denoisers import limit_db_for
     from ml.errors import AudioError
     from ml.loader import ModelCache
 
@@ -47,16 +48,17 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         return 2
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    denoiser = ModelCache(_registry(), dry=args.dry).denoiser(args.model)
+    denoiser = ModelCache(_registry()).denoiser(args.model)
+    limit_db = limit_db_for(args.strength)
     failed = 0
     for index, path in enumerate(inputs, 1):
         try:
-            audio = decode_audio(path)
+            audio = decode_audio(path, sample_rate=denoiser.sample_rate)
         except AudioError as exc:
             print(f"ml: {path}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        write_wav(out_dir / f"{path.stem}.wav", denoiser(audio))
+        write_wav(out_dir / f"{path.stem}.wav", denoiser(audio, limit_db=limit_db), denoiser.sample_rate)
         print(f"[{index}/{len(inputs)}] {path} → {out_dir / path.stem}.wav", file=sys.stderr)
     return 1 if failed else 0
 
@@ -196,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("inputs", nargs="+", metavar="INPUT")
     denoise.add_argument("--model", required=True, help="denoiser version (see `voicebot models`)")
     denoise.add_argument("--out-dir", required=True)
-    denoise.add_argument("--dry", type=float, default=0.0, help="share of the input mixed back (0..1)")
+    denoise.add_argument(
+        "--strength", choices=("gentle", "strong"), default="strong", help="gentle keeps some room tone"
+    )
     denoise.set_defaults(func=cmd_denoise)
     metrics = sub.add_parser("setup-metrics", help="install the DNSMOS models for torchmetrics")
     metrics.add_argument("--shared", default=str(default_shared()))

@@ -6,7 +6,7 @@ import logging
 import threading
 
 from ml.checkpoint import load_model
-from ml.denoisers import Denoiser, PassThrough, RNNoiseDenoiser, TorchDenoiser
+from ml.denoisers import DeepFilterNet3Denoiser, Denoiser, PassThrough, RNNoiseDenoiser, TorchDenoiser
 from ml.registry import Registry
 from ml.transcriber import Transcriber
 
@@ -16,11 +16,10 @@ log = logging.getLogger(__name__)
 class ModelCache:
     """One loaded denoiser and one loaded Whisper model at a time; switching versions swaps them."""
 
-    def __init__(self, registry: Registry, *, threads: int = 2, compute_type: str = "int8", dry: float = 0.0):
+    def __init__(self, registry: Registry, *, threads: int = 2, compute_type: str = "int8"):
         self.registry = registry
         self.threads = threads
         self.compute_type = compute_type
-        self.dry = dry
         self._denoiser: Denoiser | None = None
         self._transcriber: Transcriber | None = None
         self._lock = threading.Lock()
@@ -59,7 +58,10 @@ class ModelCache:
             return PassThrough()
         if version.name == "rnnoise":
             return RNNoiseDenoiser()
+        if version.name == "deepfilternet3":
+            archive = self.registry.resolve(version)  # fails clearly when the package is missing
+            return DeepFilterNet3Denoiser(archive=archive, threads=self.threads)
         path = self.registry.resolve(version)
         log.info("loading denoiser %s from %s", name, path)
         model, _ = load_model(path, arch=version.arch, config=version.config)  # type: ignore[arg-type]
-        return TorchDenoiser(model, version=name, dry=self.dry)
+        return TorchDenoiser(model, version=name)

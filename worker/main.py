@@ -48,7 +48,6 @@ async def startup(ctx: dict[str, Any]) -> None:
             registry,
             threads=settings.whisper_threads,
             compute_type=settings.whisper_compute_type,
-            dry=settings.denoiser_dry,
         )
     ctx["publish_loaded"] = lambda: publish_loaded(ctx)
     async with ctx["sessionmaker"]() as session:

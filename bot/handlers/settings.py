@@ -10,38 +10,47 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import User
 from core.db.repo import update_user
+from core.settings import Settings
 from core.texts import LANGUAGES, pick_language, t
 
+STRENGTHS = ("strong", "gentle", "off")  # the order the button steps through
 TRANSCRIBE_LANGUAGES = ("auto", "en", "ru", "uk", "de", "fr", "es", "it", "pt", "tr", "pl", "zh", "ja")
 
 
 class SettingsAction(CallbackData, prefix="set"):
-    field: str  # language_menu, language, denoise, reply, ui, back
+    field: str  # language_menu, language, strength, reply, ui, back
     value: str = ""
 
 
-def settings_text(user: User, lang: str) -> str:
+def strength_of(user: User, settings: Settings) -> str:
+    """The noise removal this user gets: their choice, else the admins' default."""
+    return user.strength or settings.denoiser_strength
+
+
+def settings_text(user: User, lang: str, settings: Settings) -> str:
     return t(
         "settings",
         lang,
         language=user.transcribe_language or t("language_auto", lang),
-        denoise=t("on" if user.denoise else "off", lang),
+        denoise=t(f"strength_{strength_of(user, settings)}", lang),
         reply=t(f"reply_{user.reply_mode}", lang),
         ui=lang,
     )
 
 
-def main_keyboard(user: User, lang: str) -> InlineKeyboardMarkup:
+def main_keyboard(user: User, lang: str, settings: Settings) -> InlineKeyboardMarkup:
     other_ui = next(code for code in LANGUAGES if code != lang)
     other_reply = "text" if user.reply_mode == "voice_text" else "voice_text"
-    state = t("on" if user.denoise else "off", lang)
+    strength = strength_of(user, settings)
+    following = STRENGTHS[(STRENGTHS.index(strength) + 1) % len(STRENGTHS)]
+    state = t(f"strength_{strength}", lang)
 
     def button(text: str, field: str, value: str = "") -> list[InlineKeyboardButton]:
         return [InlineKeyboardButton(text=text, callback_data=SettingsAction(field=field, value=value).pack())]
 
     rows = [
         button(t("button_language", lang), "language_menu"),
-        button(t("button_denoise", lang, state=state), "denoise", "0" if user.denoise else "1"),
+        button(t("button_denoise", lang, state=state), "strength", following),
         button(t("button_reply", lang, mode=t(f"reply_{user.reply_mode}", lang)), "reply", other_reply),
         button(t("button_ui", other_ui), "ui", other_ui),
     ]
@@ -61,8 +70,8 @@ def language_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def show_settings(message: Message, user: User, lang: str) -> None:
-    await message.answer(settings_text(user, lang), reply_markup=main_keyboard(user, lang))
+async def show_settings(message: Message, user: User, lang: str, settings: Settings) -> None:
+    await message.answer(settings_text(user, lang, settings), reply_markup=main_keyboard(user, lang, settings))
 
 
 async def language_menu(query: CallbackQuery, lang: str) -> None:
@@ -72,20 +81,22 @@ async def language_menu(query: CallbackQuery, lang: str) -> None:
 
 
 async def change_setting(
-    query: CallbackQuery, callback_data: SettingsAction, session: AsyncSession, user: User
+    query: CallbackQuery, callback_data: SettingsAction, session: AsyncSession, user: User, settings: Settings
 ) -> None:
     field, value = callback_data.field, callback_data.value
     if field == "language" and value in TRANSCRIBE_LANGUAGES:
         user = await update_user(session, user.id, transcribe_language=None if value == "auto" else value)
-    elif field == "denoise":
-        user = await update_user(session, user.id, denoise=value == "1")
+    elif field == "strength" and value in STRENGTHS:
+        user = await update_user(session, user.id, strength=value)
     elif field == "reply" and value in ("voice_text", "text"):
         user = await update_user(session, user.id, reply_mode=value)
     elif field == "ui" and value in LANGUAGES:
         user = await update_user(session, user.id, ui_language=value)
     lang = pick_language(user.ui_language, user.telegram_language)
     assert isinstance(query.message, Message)
-    await query.message.edit_text(settings_text(user, lang), reply_markup=main_keyboard(user, lang))
+    await query.message.edit_text(
+        settings_text(user, lang, settings), reply_markup=main_keyboard(user, lang, settings)
+    )
     await query.answer(t("saved", lang))
 
 

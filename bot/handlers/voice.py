@@ -50,7 +50,7 @@ async def audio_message(
         file_size=media.file_size,
         duration_s=media.duration_s,
         language_hint=(user.telegram_language or "").split("-")[0] or None,
-        denoise=user.denoise,
+        strength=user.strength or settings.denoiser_strength,
         reply_mode=user.reply_mode,
     )
     if not created and (job.status_message_id is not None or utcnow() - job.created_at < ACK_GRACE):

@@ -41,7 +41,7 @@ class User(Base):
     telegram_language: Mapped[str | None] = mapped_column(String(16))
     ui_language: Mapped[str | None] = mapped_column(String(8))  # None: follow Telegram's language_code
     transcribe_language: Mapped[str | None] = mapped_column(String(8))  # None: detect
-    denoise: Mapped[bool] = mapped_column(default=True)
+    strength: Mapped[str | None] = mapped_column(String(8))  # noise removal off/gentle/strong; None: the default
     reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")  # or "text"
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
@@ -73,7 +73,7 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     language_hint: Mapped[str | None] = mapped_column(String(8))
-    denoise: Mapped[bool] = mapped_column(default=True)
+    strength: Mapped[str] = mapped_column(String(8), default="strong", server_default="strong")  # off/gentle/strong
     reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")
     denoiser_version: Mapped[str | None] = mapped_column(String(256))
     whisper_version: Mapped[str | None] = mapped_column(String(256))

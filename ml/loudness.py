@@ -1,0 +1,90 @@
+"""Speech loudness (ITU-R BS.1770 integrated loudness, with ``pyloudnorm``) and the gains that even it out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyloudnorm
+import soxr
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+# What a returned voice note is normalised to: the level of speech in podcasts and on phones
+# (−16 LUFS, AES TD1004), with true peaks kept 1 dB under full scale (EBU R 128's margin for lossy codecs).
+TARGET_LUFS = -16.0
+TRUE_PEAK_DBTP = -1.0
+# What a note is brought to before denoising and transcription: a level every model has seen in training,
+# with headroom for peaks.
+WORKING_LUFS = -23.0
+MAX_GAIN_DB = 60.0  # a note at −65 dBFS is brought up; nothing quieter than the 16-bit floor is
+# The limiter holds sample peaks this far under the true-peak ceiling: room for peaks between samples and for
+# the Opus encoder's overshoot (about 1 dB on speech).
+LIMITER_MARGIN_DB = 1.5
+LIMITER_LOOKAHEAD_S = 0.005  # gain reaches its floor over 5 ms before a peak and recovers over 5 ms after
+_BLOCK_S = 1.0
+
+
+def integrated_lufs(audio: np.ndarray, rate: int) -> float:
+    """Integrated loudness in LUFS, gated as BS.1770-4 says; ``-inf`` for silence or a note under 0.4 s."""
+    if audio.size < int(0.4 * rate) or not np.any(audio):
+        return -math.inf
+    return float(pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64, copy=False)))
+
+
+def true_peak_dbtp(audio: np.ndarray, rate: int) -> float:
+    """The true peak in dBTP: the sample peak after 4× oversampling (BS.1770 Annex 2), a second at a time."""
+    stream = soxr.ResampleStream(rate, rate * 4, 1, dtype="float32")
+    peak = 0.0
+    block = int(_BLOCK_S * rate)
+    for start in range(0, max(audio.size, 1), block):
+        up = stream.resample_chunk(audio[start : start + block], last=start + block >= audio.size)
+        if up.size:
+            peak = max(peak, float(np.max(np.abs(up))))
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def gain_db_to(audio: np.ndarray, rate: int, target_lufs: float, peak_dbtp: float) -> tuple[float, float]:
+    """(gain in dB that brings ``audio`` to ``target_lufs`` without its true peak passing ``peak_dbtp``,
+    loudness before). Silence gets 0 dB; the gain never exceeds ``MAX_GAIN_DB``."""
+    loudness = integrated_lufs(audio, rate)
+    if not math.isfinite(loudness):
+        return 0.0, loudness
+    gain = min(target_lufs - loudness, MAX_GAIN_DB)
+    peak = true_peak_dbtp(audio, rate)
+    if math.isfinite(peak):
+        gain = min(gain, peak_dbtp - peak)
+    return gain, loudness
+
+
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """``audio`` scaled by ``gain_db`` (a new float32 array)."""
+    return (audio * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32, copy=False)
+
+
+def limit_peaks(audio: np.ndarray, rate: int, ceiling_db: float = TRUE_PEAK_DBTP - LIMITER_MARGIN_DB) -> np.ndarray:
+    """A look-ahead peak limiter: ``audio`` with every sample within ``ceiling_db``, the gain lowered smoothly
+    around each peak (a minimum filter over ±5 ms, then a 5-ms moving average, which never lets a peak through).
+    Works ten seconds at a time, so memory does not grow with the note."""
+    ceiling = 10.0 ** (ceiling_db / 20.0)
+    reach = max(1, int(LIMITER_LOOKAHEAD_S * rate))
+    block = 10 * rate
+    out = np.empty_like(audio, dtype=np.float32)
+    for start in range(0, audio.size, block):
+        low, high = max(0, start - 2 * reach), min(audio.size, start + block + 2 * reach)
+        region = audio[low:high]
+        needed = np.minimum(1.0, ceiling / np.maximum(np.abs(region), 1e-12))
+        gain = uniform_filter1d(minimum_filter1d(needed, size=2 * reach + 1), size=reach)
+        gain = np.minimum(gain, needed)  # the average of floors around a peak is under it; this makes it exact
+        end = min(audio.size, start + block)
+        out[start:end] = (region * gain)[start - low : end - low]
+    return out
+
+
+def normalize_voice(audio: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
+    """``audio`` brought to ``TARGET_LUFS`` with peaks limited under ``TRUE_PEAK_DBTP``; and its loudness after."""
+    loudness = integrated_lufs(audio, rate)
+    if not math.isfinite(loudness):
+        return audio, loudness
+    gain = min(TARGET_LUFS - loudness, MAX_GAIN_DB)
+    out = limit_peaks(apply_gain(audio, gain), rate)
+    return out, integrated_lufs(out, rate)
