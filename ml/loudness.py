@@ -80,11 +80,19 @@ def limit_peaks(audio: np.ndarray, rate: int, ceiling_db: float = TRUE_PEAK_DBTP
     return out
 
 
-def normalize_voice(audio: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
-    """``audio`` brought to ``TARGET_LUFS`` with peaks limited under ``TRUE_PEAK_DBTP``; and its loudness after."""
+def normalize_voice(audio: np.ndarray, rate: int, *, passes: int = 3) -> tuple[np.ndarray, float]:
+    """``audio`` brought to ``TARGET_LUFS`` with peaks limited under ``TRUE_PEAK_DBTP``; and its loudness after.
+
+    Limiting takes some loudness away with the peaks, so the gain is raised by what is missing and the limiter
+    run again (from the original), up to ``passes`` times."""
     loudness = integrated_lufs(audio, rate)
     if not math.isfinite(loudness):
         return audio, loudness
     gain = min(TARGET_LUFS - loudness, MAX_GAIN_DB)
-    out = limit_peaks(apply_gain(audio, gain), rate)
-    return out, integrated_lufs(out, rate)
+    for _ in range(passes):
+        out = limit_peaks(apply_gain(audio, gain), rate)
+        reached = integrated_lufs(out, rate)
+        if abs(reached - TARGET_LUFS) < 0.5 or gain >= MAX_GAIN_DB:
+            break
+        gain = min(gain + TARGET_LUFS - reached, MAX_GAIN_DB)
+    return out, reached

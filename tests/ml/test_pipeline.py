@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml.audio import decode_audio, encode_voice
+from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, resample
+from ml.denoisers import Denoiser, enhance
 from ml.loader import ModelCache
+from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, apply_gain, gain_db_to
 from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_range_db
 from ml.registry import Registry
 from ml.transcriber import Transcriber, Transcript
@@ -25,6 +27,14 @@ class Listening:
     def transcribe(self, audio: np.ndarray, **options: Any) -> Transcript:
         self.heard.append(audio.copy())
         return self.transcriber.transcribe(audio, **options)
+
+
+def what_whisper_may_hear(ogg: bytes, denoiser: Denoiser) -> tuple[np.ndarray, np.ndarray]:
+    """The note as the pipeline prepares it for Whisper: (untouched, cleaned), both at the working level, 16 kHz."""
+    audio = decode_audio(ogg, sample_rate=FULL_BAND_RATE)
+    audio = apply_gain(audio, gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)[0])
+    clean = enhance(denoiser, audio, FULL_BAND_RATE)
+    return resample(audio, FULL_BAND_RATE, SAMPLE_RATE), resample(clean, FULL_BAND_RATE, SAMPLE_RATE)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +55,7 @@ def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes,
     options = PipelineOptions(strategy=strategy, language="en")  # type: ignore[arg-type]
     result = Pipeline(denoiser, listening).process(ogg, options)  # type: ignore[arg-type]
 
-    audio = decode_audio(ogg)
-    clean = denoiser(audio)
+    audio, clean = what_whisper_may_hear(ogg, denoiser)
     expected = {
         "original": [audio],
         "denoised": [clean],
@@ -61,14 +70,14 @@ def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes,
         strategy == "best" and result.heard in ("original", "denoised")
     )
     assert decode_audio(result.voice_ogg).size == audio.size  # the user gets the cleaned note whatever Whisper heard
+    assert result.strength == "strong"
     assert wer(reference, result.transcript.text) < 0.5
 
 
 def test_best_keeps_the_transcript_whisper_is_surer_of(models: ModelCache, note: tuple[bytes, str]) -> None:
     ogg, _ = note
     transcriber = models.transcriber("tiny.en")
-    audio = decode_audio(ogg)
-    clean = models.denoiser("rnnoise")(audio)
+    audio, clean = what_whisper_may_hear(ogg, models.denoiser("rnnoise"))
     original = transcriber.transcribe(audio, language="en")
     denoised = transcriber.transcribe(clean, language="en")
     options = PipelineOptions(strategy="best", language="en")
@@ -81,10 +90,10 @@ def test_best_keeps_the_transcript_whisper_is_surer_of(models: ModelCache, note:
 def test_without_denoising_whisper_hears_the_note(models: ModelCache, note: tuple[bytes, str]) -> None:
     ogg, _ = note
     listening = Listening(models.transcriber("tiny.en"))
-    options = PipelineOptions(denoise=False, strategy="mix", language="en")
+    options = PipelineOptions(strength="off", strategy="mix", language="en")
     result = Pipeline(models.denoiser("rnnoise"), listening).process(ogg, options)  # type: ignore[arg-type]
     assert result.heard == "original" and result.models["denoiser"] == "none"
-    np.testing.assert_allclose(listening.heard[0], decode_audio(ogg), atol=1e-6)
+    np.testing.assert_allclose(listening.heard[0], what_whisper_may_hear(ogg, models.denoiser("none"))[0], atol=1e-6)
 
 
 def test_auto_lets_whisper_hear_a_clear_note_untouched(models: ModelCache) -> None:
@@ -93,7 +102,8 @@ def test_auto_lets_whisper_hear_a_clear_note_untouched(models: ModelCache) -> No
     options = PipelineOptions(strategy="auto", language="en")
     result = Pipeline(models.denoiser("rnnoise"), listening).process(encode_voice(clean_speech), options)  # type: ignore[arg-type]
     assert result.heard == "original"
-    np.testing.assert_allclose(listening.heard[0], decode_audio(encode_voice(clean_speech)), atol=1e-6)
+    untouched, _ = what_whisper_may_hear(encode_voice(clean_speech), models.denoiser("rnnoise"))
+    np.testing.assert_allclose(listening.heard[0], untouched, atol=1e-6)
     assert wer(reference, result.transcript.text) < 0.3
 
 
