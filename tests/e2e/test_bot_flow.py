@@ -196,6 +196,31 @@ async def test_settings_text_only_reply(stack: Stack) -> None:
     assert (await job_for(stack, update)).reply_mode == "text"
 
 
+async def test_gentle_strength_and_a_very_quiet_note(stack: Stack) -> None:
+    """A user picks gentle noise removal in /settings, then sends a note recorded at −65 dBFS RMS."""
+    fake = stack.telegram
+    fake.push_message(USER, text="/settings", entities=[{"type": "bot_command", "offset": 0, "length": 9}])
+    menu = await fake.wait_for(lambda: fake.sent("sendMessage", USER))
+    assert "Noise removal: strong" in menu[0].params["text"]
+    buttons = [b for row in menu[0].params["reply_markup"]["inline_keyboard"] for b in row]
+    strength_button = next(b for b in buttons if "Noise removal" in b["text"])
+    message = {"message_id": 5001, "date": 0, "chat": {"id": USER, "type": "private"}, "text": "settings"}
+    fake.push_callback(USER, message, strength_button["callback_data"])
+    edited = await fake.wait_for(lambda: fake.sent("editMessageText", USER))
+    assert "Noise removal: gentle" in edited[0].params["text"]
+
+    speech, reference, _ = noisy_speech(8.0, snr_db=30.0)
+    quiet = (speech * 10 ** (-65 / 20) / np.sqrt(np.mean(speech**2))).astype(np.float32)
+    update = send_note(stack, USER, quiet)
+    voices = await fake.wait_for(lambda: fake.sent("sendVoice", USER), timeout=120)
+    assert wer(reference, voices[0].params["caption"]) <= 0.4, voices[0].params["caption"]
+    returned = decode_audio(voices[0].files["voice"])
+    assert 20 * np.log10(np.sqrt(np.mean(returned**2))) > -30  # it comes back audible
+    await finished(stack, USER)
+    job = await job_for(stack, update)
+    assert job.strength == "gentle" and job.status == JobStatus.done
+
+
 async def test_redelivered_update_makes_one_job_and_one_reply(stack: Stack) -> None:
     fake = stack.telegram
     noisy, _, _ = noisy_speech(5.0, snr_db=15.0)
