@@ -29,7 +29,7 @@ from torchmetrics.functional.audio.dnsmos import deep_noise_suppression_mean_opi
 
 from ml.audio import SAMPLE_RATE
 from ml.data.mixer import MixConfig, Mixture, load_pools, make_mixture
-from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser
+from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser, enhance, limit_db_for
 from ml.export import load_source
 from ml.loader import ModelCache
 from ml.registry import Registry
@@ -64,10 +64,14 @@ class SpectralGating:
     """``noisereduce``'s non-stationary spectral gating (the noise floor is tracked over time, which suits
     changing real-world noise) as a denoiser."""
 
+    sample_rate = SAMPLE_RATE
+
     def __init__(self, version: str = "noisereduce") -> None:
         self.version = version
 
-    def __call__(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    def __call__(
+        self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
+    ) -> np.ndarray:
         out = noisereduce.reduce_noise(y=audio, sr=SAMPLE_RATE, stationary=False, n_jobs=1)
         return np.asarray(out, dtype=np.float32)
 
@@ -94,6 +98,12 @@ def eval_mixtures(
         snr = float(snr_buckets[i % len(snr_buckets)])
         mixtures.append(make_mixture(np.random.default_rng([seed, i]), pools, replace(config, snr_db=(snr, snr)), n))
     return mixtures
+
+
+def split_strength(name: str) -> tuple[str, float | None]:
+    """``"deepfilternet3@gentle"`` → (``"deepfilternet3"``, 20.0): a model at a strength (default strong)."""
+    base, _, strength = name.partition("@")
+    return base, limit_db_for(strength or "strong")
 
 
 def load_denoiser(name: str, registry: Registry) -> Denoiser:
@@ -285,7 +295,7 @@ def evaluate(
     mixtures = eval_mixtures(
         data_dir, set_name=set_name, count=count, seconds=seconds, snr_buckets=snr_buckets, seed=seed
     )
-    denoisers = {name: load_denoiser(name, registry) for name in models}  # fail before any scoring
+    denoisers = {name: load_denoiser(split_strength(name)[0], registry) for name in models}  # fail before scoring
     evaluation = Evaluation(
         set_name, models, tuple(float(s) for s in snr_buckets), count, seconds, seed, threads, dnsmos
     )
@@ -294,10 +304,11 @@ def evaluate(
     try:
         for name, denoiser in denoisers.items():
             started = time.monotonic()
-            denoiser(mixtures[0].noisy[:SAMPLE_RATE])  # warm-up, not timed
+            limit_db = split_strength(name)[1]
+            enhance(denoiser, mixtures[0].noisy[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up, not timed
             for index, mixture in enumerate(mixtures):
                 tic = time.perf_counter()
-                enhanced = denoiser(mixture.noisy)
+                enhanced = enhance(denoiser, mixture.noisy, SAMPLE_RATE, limit_db=limit_db)
                 elapsed = time.perf_counter() - tic
                 evaluation.rows.append(
                     MixtureScores(

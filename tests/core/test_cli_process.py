@@ -100,7 +100,7 @@ def test_models_json_lists_versions_and_active(tmp_path: Path) -> None:
 
 
 def test_process_strength_off_and_gentle(noisy_note_30s: tuple[Path, str, float], tmp_path: Path) -> None:
-    note, _, seconds = noisy_note_30s
+    note = noisy_note_30s[0]
     outputs = {}
     for strength in ("off", "gentle"):
         out = tmp_path / strength

@@ -75,6 +75,19 @@ def test_baselines_exported_and_lightning_models(tiny_data: Path, shared: Path, 
     assert "| noisy | 0 |" in tables and "| tiny-v0 | 10 |" in tables and "RTF" in tables
 
 
+def test_a_model_at_each_strength(tiny_data: Path, tmp_path: Path) -> None:
+    """``deepfilternet3@gentle`` is DeepFilterNet3 with its attenuation limited: it leaves more of the mixture."""
+    models = ["deepfilternet3", "deepfilternet3@gentle"]
+    registry = Registry(cache_dir=tmp_path / "cache")
+    result = evaluate(models, registry=registry, data_dir=tiny_data, count=3, seconds=2.0, snr_buckets=BUCKETS,
+                      threads=1, dnsmos=False)  # fmt: skip
+    overall = result.overall()
+    assert set(overall) == set(models)
+    strong = {r.index: r.scores["si_sdr"] for r in result.rows if r.model == "deepfilternet3"}
+    gentle = {r.index: r.scores["si_sdr"] for r in result.rows if r.model == "deepfilternet3@gentle"}
+    assert strong != pytest.approx(gentle, abs=0.01)
+
+
 @pytest.mark.skipif(not dnsmos_available(), reason="DNSMOS models not installed (python -m ml setup-metrics)")
 def test_dnsmos_scores_are_on_the_mos_scale(tiny_data: Path) -> None:
     mixture = eval_mixtures(tiny_data, count=1, seconds=2.0)[0]
