@@ -113,6 +113,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "button_ui": {"en": "🗣 Interface: English", "ru": "🗣 Интерфейс: русский"},
     "button_back": {"en": "← Back", "ru": "← Назад"},
     "saved": {"en": "Saved.", "ru": "Сохранено."},
+    "menu_expired": {
+        "en": "This menu is too old to change: send /settings again.",
+        "ru": "Это меню устарело: отправьте /settings ещё раз.",
+    },
     "not_allowed": {
         "en": "⛔ Not allowed: this command is for the bot's admins.",
         "ru": "⛔ Нельзя: эта команда только для администраторов бота.",

@@ -76,7 +76,9 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         if not await claim_job(session, job.id, ctx["worker_name"], stale_before=stale_before):
             return "held by another worker"
         user = await session.get(User, job.user_id)
-        assert user is not None
+        if user is None:  # /forget deletes a user's jobs with them: nothing is left to answer
+            log.warning("job %s: its user is gone", job_id)
+            return "user gone"
         lang = pick_language(user.ui_language, user.telegram_language)
         active = await get_active_models(
             session, {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
@@ -89,7 +91,9 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
             whisper_version=active["whisper"],
         )
         job = await get_job(session, job_id)
-        assert job is not None
+        if job is None:
+            log.warning("job %s vanished while being claimed", job_id)
+            return "missing"
     replier = Replier(ctx["bot"], job.chat_id, job.message_id, job.status_message_id, lang)
     beating = asyncio.create_task(_keep_beating(ctx, job.id))
     try:

@@ -33,7 +33,8 @@ class AdminOnly(BaseMiddleware):
         sender = data.get("event_from_user")
         if sender is not None and sender.id in settings.admin_ids:
             return await handler(event, data)
-        assert isinstance(event, Message)
+        if not isinstance(event, Message):  # admin commands are messages; anything else is ignored
+            return None
         if sender is not None:
             await audit(data["session"], sender.id, "refused", event.text or "", allowed=False)
         await event.reply(t("not_allowed", data["lang"]))

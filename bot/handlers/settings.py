@@ -75,7 +75,9 @@ async def show_settings(message: Message, user: User, lang: str, settings: Setti
 
 
 async def language_menu(query: CallbackQuery, lang: str) -> None:
-    assert isinstance(query.message, Message)
+    if not isinstance(query.message, Message):  # too old for Telegram to let us edit it
+        await query.answer(t("menu_expired", lang))
+        return
     await query.message.edit_reply_markup(reply_markup=language_keyboard(lang))
     await query.answer()
 
@@ -93,10 +95,10 @@ async def change_setting(
     elif field == "ui" and value in LANGUAGES:
         user = await update_user(session, user.id, ui_language=value)
     lang = pick_language(user.ui_language, user.telegram_language)
-    assert isinstance(query.message, Message)
-    await query.message.edit_text(
-        settings_text(user, lang, settings), reply_markup=main_keyboard(user, lang, settings)
-    )
+    if not isinstance(query.message, Message):  # saved, but the menu is too old to redraw
+        await query.answer(t("menu_expired", lang))
+        return
+    await query.message.edit_text(settings_text(user, lang, settings), reply_markup=main_keyboard(user, lang, settings))
     await query.answer(t("saved", lang))
 
 

@@ -32,7 +32,8 @@ async def upsert_user(session: AsyncSession, user_id: int, telegram_language: st
         except IntegrityError:  # created concurrently by another update
             await session.rollback()
             user = await session.get(User, user_id)
-            assert user is not None
+            if user is None:
+                raise RuntimeError(f"user {user_id} was created concurrently but cannot be read back") from None
     elif telegram_language and user.telegram_language != telegram_language:
         user.telegram_language = telegram_language
         await session.commit()
@@ -68,7 +69,8 @@ async def create_job(session: AsyncSession, **fields: Any) -> tuple[Job, bool]:
     except IntegrityError:
         await session.rollback()
         existing = await session.scalar(select(Job).where(Job.key == key))
-        assert existing is not None
+        if existing is None:
+            raise RuntimeError(f"job {key} was created concurrently but cannot be read back") from None
         return existing, False
     return job, True
 

@@ -1,0 +1,103 @@
+"""Denoisers on speech and noise from neither of our data folders: recorded Russian speech from Debian packages
+(Festival's festvox-ru prose, one male speaker; Asterisk's Russian prompts, one female speaker — the sets
+``bench.languages`` reads; ``make bench`` installs them) mixed with babble of the other speaker, pink, brown or
+mains-hum noise, at 0, 5 and 10 dB SNR. Nothing here comes from ``shared/data``, so nothing was tuned on it.
+
+    python -m bench.heldout [--count 24] [--model deepfilternet3 --model rnnoise ...] [--no-record]
+
+Each model runs through ``ml.denoisers.enhance`` at 16 kHz (a 48-kHz model hears 16 → 48 → 16 kHz), and is
+scored with ``ml.evaluate.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS P.835).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import markdown_table, record
+from bench.languages import asterisk_prompts, festvox_recordings
+from ml.audio import SAMPLE_RATE, decode_audio
+from ml.data.synth import colored_noise, hum, mix_at_snr
+from ml.denoisers import enhance
+from ml.evaluate import load_denoiser, score, split_strength
+from ml.registry import Registry
+from ml.train.system import dnsmos_available
+
+NOISES = ("babble", "pink", "brown", "hum")
+SNRS = (0.0, 5.0, 10.0)
+DEFAULT_MODELS = ("noisy", "rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3", "deepfilternet3@gentle")
+
+
+def _speakers(limit: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    male = [decode_audio(path) for path, _ in festvox_recordings()]
+    female = [decode_audio(path, format="g722") for path, _ in asterisk_prompts()]
+    rng.shuffle(male)
+    rng.shuffle(female)
+    return male[: limit * 3], female[: limit * 3]
+
+
+def _noise(kind: str, n: int, others: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    if kind == "babble":  # four utterances of the other speaker at once
+        picks = rng.choice(len(others), size=4, replace=False)
+        return sum(np.resize(others[i], n) * rng.uniform(0.5, 1.0) for i in picks).astype(np.float32)
+    if kind == "hum":
+        return (hum(n, rng) + 0.3 * colored_noise(n, 0.0, rng)).astype(np.float32)
+    return colored_noise(n, 1.0 if kind == "pink" else 2.0, rng).astype(np.float32)
+
+
+def mixtures(count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str, float]]:
+    """(noisy, clean, noise kind, SNR) for ``count`` held-out utterances, alternating the two speakers."""
+    rng = np.random.default_rng(seed)
+    male, female = _speakers(count, rng)
+    found = []
+    for i in range(count):
+        speech, others = (male, female) if i % 2 == 0 else (female, male)
+        clean = speech[i // 2]
+        kind, snr = NOISES[i % len(NOISES)], SNRS[i % len(SNRS)]
+        level = 10 ** (rng.uniform(-35, -20) / 20) / (np.sqrt(np.mean(clean**2)) + 1e-9)
+        clean = (clean * level).astype(np.float32)
+        found.append((mix_at_snr(clean, _noise(kind, clean.size, others, rng), snr), clean, kind, snr))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=24)
+    parser.add_argument("--model", action="append", default=[])
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    models = args.model or list(DEFAULT_MODELS)
+    dnsmos = dnsmos_available()
+    items = mixtures(args.count)
+    registry = Registry(cache_dir=Path.home() / ".cache" / "voicebot")
+    rows = []
+    for name in models:
+        base, limit_db = split_strength(name)
+        denoiser = load_denoiser(base, registry)
+        scores, seconds, audio_s = [], 0.0, 0.0
+        for noisy, clean, _, _ in items:
+            tic = time.perf_counter()
+            out = enhance(denoiser, noisy, SAMPLE_RATE, limit_db=limit_db)
+            seconds += time.perf_counter() - tic
+            audio_s += noisy.size / SAMPLE_RATE
+            scores.append(score(out, clean, dnsmos=dnsmos))
+        means = {k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}
+        rows.append([name, *(f"{means[k]:.3f}" for k in means), f"{seconds / audio_s:.3f}"])
+        print(rows[-1], flush=True)
+    header = ["model", *scores[0].keys(), "RTF"]
+    total = sum(noisy.size for noisy, _, _, _ in items) / SAMPLE_RATE
+    notes = (
+        f"{len(items)} mixtures ({total / 60:.1f} min): recorded Russian speech (festvox-ru prose, male; Asterisk "
+        f"prompts, female; alternating) at −35…−20 dBFS, each with one of {', '.join(NOISES)} (babble: four "
+        f"utterances of the other speaker) at {', '.join(f'{s:g}' for s in SNRS)} dB SNR, in turn; seed 0. "
+        "Speakers and noises are in neither data folder. 16 kHz in and out; DNSMOS "
+        + ("P.835 on each output tiled to 10 s." if dnsmos else "skipped (models not installed).")
+    )
+    record("Denoisers on held-out speech and noise", markdown_table(header, rows), notes, write=not args.no_record)
+
+
+if __name__ == "__main__":
+    main()
