@@ -14,7 +14,7 @@ import numpy as np
 from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, resample
 from ml.denoisers import STRENGTHS, Denoiser, Strength, enhance, limit_db_for
 from ml.errors import NoSpeech
-from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, apply_gain, gain_db_to, normalize_voice
+from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, gain_db_to, normalize_voice
 from ml.transcriber import Transcriber, Transcript
 from ml.vad import has_speech
 
@@ -108,9 +108,9 @@ class Pipeline:
         audio = decode_audio(source, sample_rate=FULL_BAND_RATE, max_duration_s=options.max_duration_s)
         # every model hears the note at one working level: a quiet note is not a silent one
         gain, input_lufs = gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)
-        if not math.isfinite(input_lufs):
+        if not math.isfinite(input_lufs):  # digital silence; anything else is judged by voice activity below
             raise NoSpeech("no speech found: the note is silent")
-        audio = apply_gain(audio, gain)
+        audio *= np.float32(10.0 ** (gain / 20.0))
         speech = resample(audio, FULL_BAND_RATE, SAMPLE_RATE)  # what Whisper hears of the untouched note
         timings["decode"] = (time.perf_counter() - started) * 1000
 

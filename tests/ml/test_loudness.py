@@ -45,3 +45,18 @@ def test_silence_is_left_silent() -> None:
     silence = np.zeros(FULL_BAND_RATE, np.float32)
     out, loudness = normalize_voice(silence, FULL_BAND_RATE)
     assert math.isinf(loudness) and not out.any()
+
+
+def test_the_meter_agrees_with_pyloudnorm(speech: np.ndarray) -> None:
+    import pyloudnorm
+
+    note = np.concatenate([speech, np.zeros(FULL_BAND_RATE * 3, np.float32), 0.1 * speech])
+    for rate, audio in ((FULL_BAND_RATE, note), (16_000, resample(note, FULL_BAND_RATE, 16_000))):
+        expected = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+        assert integrated_lufs(audio, rate) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_note_under_the_absolute_gate_can_still_be_brought_up(speech: np.ndarray) -> None:
+    whisper = (speech * 10 ** (-70 / 20)).astype(np.float32)  # about −90 LUFS
+    assert math.isinf(integrated_lufs(whisper, FULL_BAND_RATE))
+    assert -95 < integrated_lufs(whisper, FULL_BAND_RATE, below_gate=True) < -85

@@ -10,7 +10,7 @@ import pytest
 from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, resample
 from ml.denoisers import Denoiser, enhance
 from ml.loader import ModelCache
-from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, apply_gain, gain_db_to
+from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, gain_db_to
 from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_range_db
 from ml.registry import Registry
 from ml.transcriber import Transcriber, Transcript
@@ -32,7 +32,7 @@ class Listening:
 def what_whisper_may_hear(ogg: bytes, denoiser: Denoiser) -> tuple[np.ndarray, np.ndarray]:
     """The note as the pipeline prepares it for Whisper: (untouched, cleaned), both at the working level, 16 kHz."""
     audio = decode_audio(ogg, sample_rate=FULL_BAND_RATE)
-    audio = apply_gain(audio, gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)[0])
+    audio *= np.float32(10 ** (gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)[0] / 20))
     clean = enhance(denoiser, audio, FULL_BAND_RATE)
     return resample(audio, FULL_BAND_RATE, SAMPLE_RATE), resample(clean, FULL_BAND_RATE, SAMPLE_RATE)
 
