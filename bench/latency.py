@@ -48,7 +48,7 @@ def child_long(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--whisper", default="base")
-    parser.add_argument("--denoiser", default="rnnoise")
+    parser.add_argument("--denoiser", default="deepfilternet3")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lengths", default="10,30,120", help='comma-separated seconds; "" for none')
     parser.add_argument("--long-minutes", type=float, default=60.0, help="0 to skip the long note")
@@ -100,9 +100,9 @@ def main() -> None:
             )
     table = markdown_table(["audio s", "decode ms", "denoise ms", "transcribe ms", "encode ms", "total s", "RTF"], rows)
     notes = (
-        f"Denoiser `{args.denoiser}`, Whisper `{args.whisper}` int8, {args.threads} threads, beam 5, strategy "
-        f"`original`; noisy dev speech (kitchen noise, 5 dB SNR) as OGG/Opus; best of {args.repeats} runs; "
-        f"model load (cold start) {cold_s:.1f} s, not counted.\n\n{long_line}"
+        f"Denoiser `{args.denoiser}` (strength strong), Whisper `{args.whisper}` int8, {args.threads} threads, "
+        f"beam 5, strategy `auto`, loudness normalised; noisy dev speech (kitchen noise, 5 dB SNR) as OGG/Opus; "
+        f"best of {args.repeats} runs; model load (cold start) {cold_s:.1f} s, not counted.\n\n{long_line}"
     )
     record(f"Pipeline latency ({args.denoiser} + whisper {args.whisper})", table, notes, write=not args.no_record)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
-from ml.audio import decode_audio
+from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import mix_at_snr
+from ml.denoisers import enhance
 from ml.loader import ModelCache
 from ml.pipeline import AUTO_MIX_BELOW_DB, PipelineOptions, auto_hears, level_range_db, mixed, surer
 from ml.registry import Registry
@@ -69,7 +70,7 @@ def main() -> None:
         for name in args.denoisers.split(","):
             denoiser = cache.denoiser(name)
             for (noisy, _, _), original in zip(items, originals, strict=True):
-                cleaned = denoiser(noisy)
+                cleaned = enhance(denoiser, noisy, SAMPLE_RATE)
                 # each strategy's audio transcribed once; best and auto pick among those transcripts exactly as
                 # ml.pipeline.transcribe_with_strategy does (tests/ml/test_pipeline.py checks that path)
                 denoised = transcriber.transcribe(cleaned, language="en", beam_size=args.beam)
