@@ -13,12 +13,11 @@ ENV PYTHONUNBUFFERED=1 \
     DATABASE_URL=sqlite+aiosqlite:////data/voicebot.db
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY bot bot
 COPY core core
 COPY ml ml
 COPY worker worker
-COPY migrations migrations
 RUN python3 -m venv /opt/venv \
     && pip install . \
     && useradd --create-home --uid 10001 voicebot \

