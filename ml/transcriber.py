@@ -26,7 +26,7 @@ def windows(audio: np.ndarray, window_s: float = WINDOW_S) -> list[tuple[int, in
     size, window, frame = audio.size, int(window_s * SAMPLE_RATE), SAMPLE_RATE // 10
     bounds, start = [], 0
     while size - start > window:
-        search = start + window - _CUT_SEARCH_S * SAMPLE_RATE
+        search = start + window - min(_CUT_SEARCH_S * SAMPLE_RATE, window // 3)
         region = audio[search : start + window]
         energy = np.square(region[: region.size // frame * frame].reshape(-1, frame)).mean(axis=1)
         cut = search + int(np.argmin(energy)) * frame + frame // 2
@@ -111,22 +111,37 @@ class Transcriber:
         vad: bool = False,
         fallback: bool = True,
     ) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio; ``fallback=False`` decodes at temperature 0 only."""
+        """Transcribe 16 kHz mono float32 audio; ``fallback=False`` decodes at temperature 0 only.
+
+        A note longer than ``WINDOW_S`` is transcribed a window at a time (``windows``: cut in its quietest 100 ms
+        near each boundary), in the language chosen once for the whole note, with each window's timestamps moved
+        to where the window starts: faster-whisper computes its features for the whole input it is given, so
+        memory stays that of one window however long the note."""
         chosen = self.choose_language(audio, language, hint, vad=vad)
-        segments, info = self.model.transcribe(
-            audio,
-            language=chosen,
-            beam_size=beam_size,
-            vad_filter=vad,
-            condition_on_previous_text=False,
-            temperature=FALLBACK_TEMPERATURES if fallback else 0.0,
-        )
-        found = [
-            Segment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob) for s in segments if s.text.strip()
-        ]
+        found: list[Segment] = []
+        detected: tuple[str, float] | None = None
+        for start, end in windows(audio, WINDOW_S):
+            segments, info = self.model.transcribe(
+                audio[start:end],
+                language=chosen,
+                beam_size=beam_size,
+                vad_filter=vad,
+                condition_on_previous_text=False,
+                temperature=FALLBACK_TEMPERATURES if fallback else 0.0,
+            )
+            offset = start / SAMPLE_RATE
+            found += [
+                Segment(s.start + offset, s.end + offset, s.text.strip(), s.avg_logprob, s.no_speech_prob)
+                for s in segments
+                if s.text.strip()
+            ]
+            if detected is None:
+                detected = (info.language, float(info.language_probability))
+                chosen = chosen or info.language  # later windows keep the first window's language
+        language_code, probability = detected or (chosen or "", 0.0)
         return Transcript(
             text=" ".join(s.text for s in found).strip(),
-            language=info.language,
-            language_probability=float(info.language_probability),
+            language=language_code,
+            language_probability=probability,
             segments=found,
         )

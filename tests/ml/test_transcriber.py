@@ -38,10 +38,40 @@ def test_windowed_transcript_matches_whole(shared, monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(ml.transcriber, "WINDOW_S", window_s)
     audio, reference = dev_speech(30.0)
     transcriber = ModelCache(Registry(cache_dir=tmp_path.parent / "model-cache")).transcriber("tiny.en")
+    heard: list[int] = []
+    model_transcribe = transcriber.model.transcribe
+
+    def spy(piece, **kwargs):
+        heard.append(piece.size)
+        return model_transcribe(piece, **kwargs)
+
+    monkeypatch.setattr(transcriber.model, "transcribe", spy)
     transcript = transcriber.transcribe(audio)
     assert wer(reference, transcript.text) < 0.3
     starts = [s.start for s in transcript.segments]
     assert starts == sorted(starts) and transcript.segments[-1].end <= audio.size / SAMPLE_RATE + 1
+    assert transcript.segments[-1].end > audio.size / SAMPLE_RATE - 3  # timestamps continue across windows
+    if window_s is None:
+        assert heard == [audio.size]
+    else:  # Whisper really was given one window at a time, together the whole note
+        assert len(heard) >= 3 and max(heard) <= window_s * SAMPLE_RATE and sum(heard) == audio.size
+
+
+@pytest.mark.slow
+def test_a_20_minute_note_is_transcribed_to_its_end(shared, tmp_path) -> None:
+    """Four 5-minute windows: every part of a 20-minute note of known speech is in the transcript."""
+    speech, reference = dev_speech(300.0)  # every dev utterance once (about 5 minutes), then four times over
+    minutes = 4
+    note = np.tile(speech, minutes)
+    transcriber = ModelCache(Registry(cache_dir=tmp_path.parent / "model-cache")).transcriber("tiny.en")
+    transcript = transcriber.transcribe(note, language="en")
+    duration = note.size / SAMPLE_RATE
+    assert duration > 19 * 60
+    assert wer(" ".join([reference] * minutes), transcript.text) < 0.3
+    for k in range(minutes):  # each repetition's share of segments, not one window transcribed twice
+        part = [s for s in transcript.segments if k * duration / minutes <= s.start < (k + 1) * duration / minutes]
+        assert wer(reference, " ".join(s.text for s in part)) < 0.35
+    assert transcript.segments[-1].end > duration - 15
 
 
 def test_without_fallback_whisper_decodes_at_temperature_zero_only(shared, tmp_path) -> None:
