@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     whisper_compute_type: str = "int8"
 
     max_duration_s: float = Field(1800.0, gt=0)
+    # a note's processing is stopped after base + per_audio × its length (the measured RTF is about 0.15)
+    processing_time_base_s: float = Field(60.0, gt=0)
+    processing_time_per_audio_s: float = Field(1.0, gt=0)
     max_file_mb: float = Field(20.0, gt=0)
     max_jobs_in_flight: int = Field(3, ge=1)  # per user
     max_jobs_per_hour: int = Field(30, ge=1)  # per user

@@ -67,6 +67,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🤫 No speech found in this note.",
         "ru": "🤫 В этой записи не нашлось речи.",
     },
+    "error_timeout": {
+        "en": "⏱ This note took too long to process, so I stopped. Please send a shorter one, or try again later.",
+        "ru": "⏱ Запись обрабатывалась слишком долго, и я остановился. Пришлите запись покороче или попробуйте позже.",
+    },
     "error_internal": {
         "en": "❌ Sorry, something went wrong while processing this note. Please try again later.",
         "ru": "❌ Извините, при обработке записи что-то пошло не так. Попробуйте позже.",

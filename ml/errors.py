@@ -35,6 +35,9 @@ class TooLong(AudioError):
         self.duration_s = duration_s
         self.max_s = max_s
 
+    def __reduce__(self) -> tuple[type[TooLong], tuple[float, float]]:  # crosses from the pipeline's process
+        return (TooLong, (self.duration_s, self.max_s))
+
 
 def _span(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"

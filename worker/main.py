@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arq import cron, func
@@ -17,6 +16,7 @@ from core.db.engine import make_engine, make_sessionmaker
 from core.db.repo import get_active_models
 from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, LOADED_KEY, QUEUE_NAME, redis_settings
 from core.settings import Settings
+from worker.runner import ModelSpec, PipelineRunner
 
 log = logging.getLogger(__name__)
 MAX_TRIES = 5
@@ -26,44 +26,42 @@ def job_timeout_s(settings: Settings) -> int:
     """arq's hard limit for one job: the longest allowed note's processing time plus download and replies."""
     from worker.jobs import processing_timeout_s
 
-    return int(processing_timeout_s(None, settings.max_duration_s) + 120)
+    return int(processing_timeout_s(settings.max_duration_s, settings) + 120)
+
+
+def pipeline_runner(settings: Settings) -> PipelineRunner:
+    """The child process that will run the pipeline with these settings' models."""
+    spec = ModelSpec(settings.model_cache_dir, settings.weights_dirs, settings.whisper_threads,
+                     settings.whisper_compute_type)  # fmt: skip
+    return PipelineRunner(spec)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """Connect to the database and the Bot API, load the active models once."""
+    """Connect to the database and the Bot API, start the pipeline's process and load the active models once."""
     from bot.app import make_bot
-    from ml.loader import ModelCache
-    from ml.registry import Registry
 
     settings: Settings = ctx["settings"]
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["bot"] = make_bot(settings)
-    ctx["executor"] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
     ctx["max_tries"] = MAX_TRIES
     ctx["worker_name"] = f"{socket.gethostname()}:{os.getpid()}"
-    if ctx.get("models") is None:
-        registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
-        ctx["models"] = ModelCache(
-            registry,
-            threads=settings.whisper_threads,
-            compute_type=settings.whisper_compute_type,
-        )
+    if ctx.get("pipeline") is None:  # tests share one warm pipeline process between workers
+        ctx["pipeline"] = pipeline_runner(settings)
+        ctx["owns_pipeline"] = True
     ctx["publish_loaded"] = lambda: publish_loaded(ctx)
     async with ctx["sessionmaker"]() as session:
         active = await get_active_models(
             session, {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
         )
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(ctx["executor"], ctx["models"].denoiser, active["denoiser"])
-    await loop.run_in_executor(ctx["executor"], ctx["models"].transcriber, active["whisper"])
+    await ctx["pipeline"].load(active["denoiser"], active["whisper"])
     await publish_loaded(ctx)
     log.info("worker %s ready with %s", ctx["worker_name"], active)
 
 
 async def publish_loaded(ctx: dict[str, Any]) -> None:
     """Tell admins (via Redis, for /models) which versions this worker holds in memory."""
-    await ctx["redis"].set(LOADED_KEY + ctx["worker_name"], json.dumps(ctx["models"].loaded()), ex=3600)
+    await ctx["redis"].set(LOADED_KEY + ctx["worker_name"], json.dumps(ctx["pipeline"].loaded), ex=3600)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -73,12 +71,12 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["bot"].session.close()
     if "engine" in ctx:
         await ctx["engine"].dispose()
-    if "executor" in ctx:
-        ctx["executor"].shutdown(wait=False, cancel_futures=True)
+    if ctx.get("owns_pipeline"):
+        await asyncio.to_thread(ctx["pipeline"].close)
 
 
 def make_worker(settings: Settings, **overrides: Any) -> Worker:
-    """An arq Worker for these settings; tests pass ``ctx={"models": ...}`` to share loaded models."""
+    """An arq Worker for these settings; tests pass ``ctx={"pipeline": ...}`` to share a warm pipeline process."""
     from worker.jobs import process_note
     from worker.maintenance import RESCUE_SECONDS, purge_expired_results, rescue_stalled
 

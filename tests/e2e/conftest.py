@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +25,10 @@ from bot.app import polling
 from core.db.migrate import upgrade
 from core.queue import LOADED_KEY
 from core.settings import Settings
-from ml.loader import ModelCache
 from ml.registry import Registry
 from tests.fake_telegram import FakeTelegram
-from worker.main import make_worker
+from worker.main import make_worker, pipeline_runner
+from worker.runner import PipelineRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-token-never-logged"
@@ -38,12 +38,14 @@ POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="session")
-def models() -> ModelCache:
-    """Loaded once for the whole session, as a worker keeps its models warm."""
+def models() -> Iterator[PipelineRunner]:
+    """One pipeline process for the whole session, its models kept warm as a worker keeps them; a test that
+    makes it time out or crash gets it replaced, as in a worker."""
     from core.settings import load_settings
 
-    defaults = load_settings()
-    return ModelCache(Registry(cache_dir=defaults.model_cache_dir), threads=2)
+    runner = pipeline_runner(load_settings(whisper_threads=2))
+    yield runner
+    runner.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -111,28 +113,29 @@ class Stack:
         raise AssertionError("worker did not start")
 
 
-def make_settings(url: str, database_url: str, models: ModelCache, tmp_path: Path, **overrides: object) -> Settings:
+def make_settings(url: str, database_url: str, models: PipelineRunner, tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "telegram_bot_token": TOKEN,
         "telegram_api_url": url,
         "database_url": database_url,
         "redis_url": REDIS_URL,
         "admin_ids": frozenset({ADMIN_ID}),
-        "model_cache_dir": models.registry.cache_dir,
+        "model_cache_dir": models.spec.cache_dir,
         "whisper_threads": 2,
     }
     return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
 
 
 async def run_stack(
-    telegram: FakeTelegram, settings: Settings, models: ModelCache, *, with_worker: bool
+    telegram: FakeTelegram, settings: Settings, models: PipelineRunner, *, with_worker: bool
 ) -> AsyncIterator[Stack]:
     """The bot (and, if asked, an in-process worker sharing the session's loaded models) around a test."""
-    async with polling(settings, models.registry, polling_timeout=1) as running:
+    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
+    async with polling(settings, registry, polling_timeout=1) as running:
         await running.arq.flushdb()
         worker = worker_task = None
         if with_worker:
-            worker = make_worker(settings, ctx={"models": models}, handle_signals=False, poll_delay=0.05)
+            worker = make_worker(settings, ctx={"pipeline": models}, handle_signals=False, poll_delay=0.05)
             worker_task = asyncio.create_task(worker.async_run())
             for _ in range(600):  # the worker is ready once it has published the models it loaded
                 if await running.arq.keys(LOADED_KEY + "*") or worker_task.done():
@@ -159,7 +162,9 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def stack(telegram: FakeTelegram, database_url: str, models: ModelCache, tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(
+    telegram: FakeTelegram, database_url: str, models: PipelineRunner, tmp_path: Path
+) -> AsyncIterator[Stack]:
     """Bot + in-process worker, on SQLite and on PostgreSQL."""
     settings = make_settings(telegram.url, database_url, models, tmp_path)
     async for running in run_stack(telegram, settings, models, with_worker=True):

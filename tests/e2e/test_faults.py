@@ -17,11 +17,11 @@ from core.db.migrate import upgrade
 from core.db.models import Job, JobStatus, User, utcnow
 from core.runner import embedded_redis
 from ml.audio import encode_voice
-from ml.loader import ModelCache
 from tests.audio_factory import noisy_speech
 from tests.e2e.conftest import Stack, make_settings, run_stack
 from tests.e2e.test_bot_flow import USER, finished, job_for, send_note
 from tests.fake_telegram import FakeTelegram
+from worker.runner import PipelineRunner
 
 FAST_RECOVERY = {"job_heartbeat_s": 1.0, "job_stale_after_s": 4.0, "requeue_after_s": 4.0}
 FAST_ENV = {key.upper(): str(value) for key, value in FAST_RECOVERY.items()}
@@ -34,7 +34,7 @@ async def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def bot_only(telegram: FakeTelegram, models: ModelCache, tmp_path: Path) -> AsyncIterator[Stack]:
+async def bot_only(telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path) -> AsyncIterator[Stack]:
     """The bot alone (SQLite, the machine's Redis): workers are started by the test as real processes."""
     settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path, **FAST_RECOVERY)
     async for running in run_stack(telegram, settings, models, with_worker=False):
@@ -72,7 +72,7 @@ async def test_worker_killed_mid_job_answers_exactly_once(bot_only: Stack) -> No
     assert job.status == JobStatus.done and job.attempts == 2
 
 
-async def test_queue_lost_with_redis_is_rebuilt(telegram: FakeTelegram, models: ModelCache, tmp_path: Path) -> None:
+async def test_queue_lost_with_redis_is_rebuilt(telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path) -> None:
     port = 16_379 + int(time.time()) % 1000
     settings = make_settings(
         telegram.url, await sqlite_url(tmp_path), models, tmp_path, redis_url=f"redis://127.0.0.1:{port}/0",
@@ -104,7 +104,9 @@ async def test_queue_lost_with_redis_is_rebuilt(telegram: FakeTelegram, models: 
                 assert (await job_for(stack, note)).status == JobStatus.done
 
 
-async def test_redis_down_tells_the_user_to_retry(telegram: FakeTelegram, models: ModelCache, tmp_path: Path) -> None:
+async def test_redis_down_tells_the_user_to_retry(
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path
+) -> None:
     port = 17_379 + int(time.time()) % 1000
     settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path,
                              redis_url=f"redis://127.0.0.1:{port}/0")  # fmt: skip
@@ -118,7 +120,9 @@ async def test_redis_down_tells_the_user_to_retry(telegram: FakeTelegram, models
         assert job.status == JobStatus.failed and job.error_code == "queue_unavailable"
 
 
-async def _stack_without_redis(telegram: FakeTelegram, settings, models: ModelCache, port: int) -> AsyncIterator[Stack]:
+async def _stack_without_redis(
+    telegram: FakeTelegram, settings, models: PipelineRunner, port: int
+) -> AsyncIterator[Stack]:
     """A bot whose Redis connection pool was made while Redis ran, and Redis then went away."""
     with embedded_redis(port) as _:
         runner = run_stack(telegram, settings, models, with_worker=False)
@@ -173,7 +177,7 @@ class TcpProxy:
 
 
 async def test_database_briefly_unreachable(
-    telegram: FakeTelegram, models: ModelCache, tmp_path: Path, database_url: str
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path, database_url: str
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("the proxy sits in front of PostgreSQL")
@@ -263,7 +267,7 @@ async def test_bad_inputs_get_clear_replies(stack: Stack) -> None:
 
 
 async def test_notes_longer_than_allowed_fail_while_decoding(
-    telegram: FakeTelegram, models: ModelCache, tmp_path: Path
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path
 ) -> None:
     settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path, max_duration_s=20.0)
     async for stack in run_stack(telegram, settings, models, with_worker=True):
@@ -278,7 +282,7 @@ async def test_notes_longer_than_allowed_fail_while_decoding(
         assert job.status == JobStatus.failed and job.error_code == "too_long"
 
 
-async def test_per_user_and_queue_limits(telegram: FakeTelegram, models: ModelCache, tmp_path: Path) -> None:
+async def test_per_user_and_queue_limits(telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path) -> None:
     settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path,
                              max_jobs_in_flight=2, max_jobs_per_hour=3, max_queue_depth=3)  # fmt: skip
     async for stack in run_stack(telegram, settings, models, with_worker=False):
@@ -299,7 +303,9 @@ async def test_per_user_and_queue_limits(telegram: FakeTelegram, models: ModelCa
         assert codes == ["None", "None", "None", "queue_full", "rate_limited"]
 
 
-async def test_hourly_limit_says_when_to_come_back(telegram: FakeTelegram, models: ModelCache, tmp_path: Path) -> None:
+async def test_hourly_limit_says_when_to_come_back(
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path
+) -> None:
     settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path,
                              max_jobs_in_flight=10, max_jobs_per_hour=2)  # fmt: skip
     async for stack in run_stack(telegram, settings, models, with_worker=False):
@@ -337,3 +343,33 @@ async def test_retention_erases_old_results(stack: Stack) -> None:
     async with stack.sessionmaker() as session:
         job = (await session.scalars(select(Job))).one()
     assert job.transcript is None and job.result_voice_file_id is None and job.status == JobStatus.done
+
+
+async def test_a_note_past_its_time_limit_is_stopped_and_the_worker_moves_on(
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path
+) -> None:
+    """With a time limit far under what a note takes, each note is stopped for real: its pipeline process is
+    killed, the user is told it took too long, the record says so, and the next note starts at once."""
+    import psutil
+
+    tight = {"processing_time_base_s": 0.5, "processing_time_per_audio_s": 0.01}
+    settings = make_settings(telegram.url, await sqlite_url(tmp_path), models, tmp_path, **tight)
+    async for stack in run_stack(telegram, settings, models, with_worker=True):
+        await models.load(settings.denoiser_version, settings.whisper_version)  # warm: the limit is on the note
+        busy = models.pid
+        noisy, _, _ = noisy_speech(8.0, snr_db=10.0)
+        first = send_note(stack, USER, noisy)
+        second = send_note(stack, USER, noisy[::-1].copy())
+
+        def too_long() -> list[str]:
+            return [c.params["text"] for c in telegram.sent("editMessageText", USER) if "too long" in c.params["text"]]
+
+        await telegram.wait_for(lambda: len(too_long()) >= 2, timeout=120)
+        jobs = [await job_for(stack, update) for update in (first, second)]
+        assert [(job.status, job.error_code) for job in jobs] == [(JobStatus.failed, "timeout")] * 2
+        assert "longer than 1 s" in (jobs[0].error or "")
+        assert not psutil.pid_exists(busy) or psutil.Process(busy).status() == psutil.STATUS_ZOMBIE
+        # the second note was taken as soon as the first was stopped, not after the first's work would have ended
+        assert jobs[1].started_at is not None and jobs[0].finished_at is not None
+        assert (jobs[1].started_at - jobs[0].finished_at).total_seconds() < 5
+        assert not telegram.sent("sendVoice", USER)
