@@ -23,6 +23,7 @@ from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
 from ml.denoisers import enhance
 from ml.evaluate import load_denoiser, score, split_strength
+from ml.loudness import working_gain
 from ml.registry import Registry
 from ml.train.system import dnsmos_available
 
@@ -80,7 +81,8 @@ def main() -> None:
         scores, seconds, audio_s = [], 0.0, 0.0
         for noisy, clean, _, _ in items:
             tic = time.perf_counter()
-            out = enhance(denoiser, noisy, SAMPLE_RATE, limit_db=limit_db)
+            factor = working_gain(noisy, SAMPLE_RATE)  # the level every model hears a note at in the pipeline
+            out = enhance(denoiser, noisy * factor, SAMPLE_RATE, limit_db=limit_db) / factor
             seconds += time.perf_counter() - tic
             audio_s += noisy.size / SAMPLE_RATE
             scores.append(score(out, clean, dnsmos=dnsmos))

@@ -32,6 +32,7 @@ from ml.data.mixer import MixConfig, Mixture, load_pools, make_mixture
 from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser, enhance, limit_db_for
 from ml.export import load_source
 from ml.loader import ModelCache
+from ml.loudness import WORKING_LUFS, working_gain
 from ml.registry import Registry
 from ml.train.system import DNSMOS_DIR, DNSMOS_SECONDS, dnsmos_available, tile_to
 
@@ -233,7 +234,8 @@ class Evaluation:
             f"Set `{self.set_name}`: {description}; {self.count} mixtures of {self.seconds:g} s, seed {self.seed}, "
             f"SNR buckets {buckets} dB (mixture i at bucket i mod {len(self.snr_buckets)}), level {low:g} to "
             f"{high:g} dBFS. PESQ wide-band, STOI and SI-SDR against the clean target (torchmetrics); {dnsmos} "
-            f"{gating}RTF = denoising wall time / audio duration with {self.threads} torch threads (OpenMP wait policy "
+            f"{gating}Each denoiser hears the mixture at the pipeline's working level ({WORKING_LUFS:g} LUFS). "
+            f"RTF = denoising wall time / audio duration with {self.threads} torch threads (OpenMP wait policy "
             f"{os.environ.get('OMP_WAIT_POLICY', 'default')}), model loading excluded; machine load average "
             f"{self.load_average:.1f} when scoring ended."
         )
@@ -308,7 +310,8 @@ def evaluate(
             enhance(denoiser, mixtures[0].noisy[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up, not timed
             for index, mixture in enumerate(mixtures):
                 tic = time.perf_counter()
-                enhanced = enhance(denoiser, mixture.noisy, SAMPLE_RATE, limit_db=limit_db)
+                factor = working_gain(mixture.noisy, SAMPLE_RATE)  # as the pipeline does
+                enhanced = enhance(denoiser, mixture.noisy * factor, SAMPLE_RATE, limit_db=limit_db) / factor
                 elapsed = time.perf_counter() - tic
                 evaluation.rows.append(
                     MixtureScores(

@@ -94,6 +94,12 @@ def gain_db_to(audio: np.ndarray, rate: int, target_lufs: float, peak_dbtp: floa
     return gain, loudness
 
 
+def working_gain(audio: np.ndarray, rate: int) -> float:
+    """The factor that brings a note to ``WORKING_LUFS`` (peaks under ``TRUE_PEAK_DBTP``): the level every model
+    hears it at in the pipeline; 1 for digital silence."""
+    return float(10.0 ** (gain_db_to(audio, rate, WORKING_LUFS, TRUE_PEAK_DBTP)[0] / 20.0))
+
+
 def limit_peaks(
     audio: np.ndarray, rate: int, ceiling_db: float = TRUE_PEAK_DBTP - LIMITER_MARGIN_DB, *, gain_db: float = 0.0
 ) -> np.ndarray:

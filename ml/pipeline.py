@@ -107,7 +107,7 @@ class Pipeline:
         started = stage("decoding")
         audio = decode_audio(source, sample_rate=FULL_BAND_RATE, max_duration_s=options.max_duration_s)
         # every model hears the note at one working level: a quiet note is not a silent one
-        gain, input_lufs = gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)
+        gain, input_lufs = gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)  # see working_gain
         if not math.isfinite(input_lufs):  # digital silence; anything else is judged by voice activity below
             raise NoSpeech("no speech found: the note is silent")
         audio *= np.float32(10.0 ** (gain / 20.0))

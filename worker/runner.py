@@ -8,8 +8,13 @@ for memory, a fault in native code) is replaced the same way and the note fails 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -40,8 +45,27 @@ class ModelSpec:
     compute_type: str
 
 
-def _serve(conn: Connection, spec: ModelSpec) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this process when the worker that started it ends, even if the worker was killed: on Linux the kernel
+    sends the signal (``PR_SET_PDEATHSIG``); elsewhere a thread watches the parent's pid."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(1, signal.SIGKILL) == 0 and os.getppid() == parent:  # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _serve(conn: Connection, spec: ModelSpec, parent: int) -> None:
     """The child's loop: load models, process notes, report stages; until told to stop or the parent goes."""
+    _die_with_parent(parent)
     from ml.loader import ModelCache
     from ml.pipeline import Pipeline
     from ml.registry import Registry
@@ -54,7 +78,7 @@ def _serve(conn: Connection, spec: ModelSpec) -> None:
     while True:
         try:
             request = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the worker is gone
             return
         kind, *args = request
         if kind == "stop":
@@ -69,9 +93,13 @@ def _serve(conn: Connection, spec: ModelSpec) -> None:
             pipeline = Pipeline(denoiser, whisper)
             result = pipeline.process(data, options, on_stage=lambda stage: conn.send(("stage", stage)))
             conn.send(("result", result))
+        except (BrokenPipeError, EOFError):  # the worker is gone
+            return
         except Exception as exc:  # sent back to be raised in the worker, where errors are handled
             try:
                 conn.send(("error", exc))
+            except BrokenPipeError:
+                return
             except Exception:  # an exception that does not pickle
                 conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
 
@@ -94,7 +122,9 @@ class PipelineRunner:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # no fork: the worker has threads and an event loop
         parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self.spec), name="voicebot-pipeline", daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(child, self.spec, os.getpid()), name="voicebot-pipeline", daemon=True
+        )
         self._process.start()
         child.close()
         self._conn = parent

@@ -53,9 +53,14 @@ async def test_worker_killed_mid_job_answers_exactly_once(bot_only: Stack) -> No
     noisy, _, _ = noisy_speech(30.0, snr_db=5.0)
     update = send_note(stack, USER, noisy)
     await fake.wait_for(lambda: [c for c in fake.sent("editMessageText", USER) if "Transcribing" in c.params["text"]])
+    import psutil
+
+    pipeline = psutil.Process(first.pid).children()  # the worker's pipeline process, busy with the note
     first.kill()
     await first.wait()
     assert not fake.sent("sendVoice")  # nothing partial reached the user
+    _, alive = await asyncio.to_thread(psutil.wait_procs, pipeline, 10)
+    assert pipeline and not alive  # it dies with its worker instead of finishing the note for nobody
     killed = time.monotonic()
     second = await stack.spawn_worker(**FAST_ENV)
     try:
