@@ -121,6 +121,8 @@ class Pipeline:
             clean_speech = resample(clean, FULL_BAND_RATE, SAMPLE_RATE)
         else:
             clean, clean_speech = audio, speech
+        duration_s = audio.size / FULL_BAND_RATE
+        del audio  # the untouched note is kept at 16 kHz only from here on (a long note's 48 kHz copy is large)
         timings["denoise"] = (time.perf_counter() - started) * 1000
 
         started = stage("transcribing")
@@ -138,7 +140,7 @@ class Pipeline:
         return PipelineResult(
             voice_ogg=voice,
             transcript=transcript,
-            duration_s=audio.size / FULL_BAND_RATE,
+            duration_s=duration_s,
             timings_ms=timings,
             models={
                 "denoiser": self.denoiser.version if options.denoise else "none",
