@@ -118,6 +118,20 @@ def test_process_strength_off_and_gentle(noisy_note_30s: tuple[Path, str, float]
     assert untouched > 0.9 and gentle < untouched - 0.05, (untouched, gentle)
 
 
+def test_process_returns_a_full_band_note_full_band(tmp_path: Path) -> None:
+    from ml.audio import FULL_BAND_RATE, write_wav
+    from tests.ml.test_level_and_band import band_energy_db, full_band_note
+
+    note = full_band_note()
+    write_wav(tmp_path / "air.wav", note, FULL_BAND_RATE)
+    result = run([*VOICEBOT, "process", str(tmp_path / "air.wav"), "--out-dir", str(tmp_path / "out"), "--strength",
+                  "off", "--whisper", "tiny.en", "-q"], tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    voice = decode_audio(tmp_path / "out" / "air.ogg", sample_rate=FULL_BAND_RATE)
+    before = band_energy_db(note, FULL_BAND_RATE, 9_000, 16_000)
+    assert abs(band_energy_db(voice, FULL_BAND_RATE, 9_000, 16_000) - before) < 3.0  # not cut at 8 kHz
+
+
 def test_ml_denoise_strength_at_the_models_rate(shared: Path, tmp_path: Path) -> None:
     name = "1688-142285-0000"
     (tmp_path / f"{name}.flac").write_bytes((shared / "data" / "speech" / "dev" / f"{name}.flac").read_bytes())
