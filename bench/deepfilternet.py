@@ -149,7 +149,7 @@ def main() -> None:
     header = ["runtime", "RTF", "peak RSS MB", "RSS minus note and output MB", "threads", "max diff from rs"]
     notes = (
         f"{args.minutes:g}-minute noisy note (dev speech, dev kitchen noise, 5 dB) at 48 kHz, streamed in 1-s blocks "
-        f"(rs), 10-ms frames (slim) or 60-s blocks (onnxruntime, 2 threads), each runtime alone in a child process; "
+        f"(rs), 10-ms frames (slim) or 20-s blocks (onnxruntime, 2 threads), each runtime alone in a child process; "
         "differences over the first 10 s after the best shift (slim does not compensate its delay). Licences: all "
         "MIT (DeepFilterNet itself MIT or Apache-2.0)."
     )

@@ -7,7 +7,7 @@ exponential mean normalisation, 96 unit-normalised complex bins, ERB gains on th
 filter (2 frames of look-ahead) on the lowest 96 bins, and a 2-frame convolution look-ahead.
 
 The official runtime feeds the graphs one 10-ms frame at a time; here they take many frames per call (RTF about
-5× lower on a CPU). A long note goes through in blocks: each block is preceded by a few seconds already seen, so
+4× lower on a CPU). A long note goes through in blocks: each block is preceded by a few seconds already seen, so
 the recurrent layers are warm where its output starts, and the normalisation states run over the whole note.
 """
 
@@ -32,7 +32,7 @@ MIN_ERB_FREQS = 2
 NORM_ALPHA = 0.99  # exp(-hop / sr / tau) with tau = 1 s, rounded as libDF rounds it
 MEAN_NORM_INIT = (-60.0, -90.0)
 UNIT_NORM_INIT = (0.001, 0.0001)
-BLOCK_FRAMES = 6000  # 60 s of output per graph call
+BLOCK_FRAMES = 2000  # 20 s of output per graph call (peak memory grows with block + context)
 CONTEXT_FRAMES = 1000  # 10 s run again before each block to warm the recurrent layers
 GRAPHS = ("enc", "erb_dec", "df_dec")
 
@@ -139,6 +139,7 @@ class DeepFilterNet3:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # give a block's memory back, rather than hold it while Whisper runs
         self.sessions = {}
         with tarfile.open(archive or model_archive()) as tar:
             for member in tar.getmembers():
