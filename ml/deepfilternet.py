@@ -7,7 +7,7 @@ exponential mean normalisation, 96 unit-normalised complex bins, ERB gains on th
 filter (2 frames of look-ahead) on the lowest 96 bins, and a 2-frame convolution look-ahead.
 
 The official runtime feeds the graphs one 10-ms frame at a time; here they take many frames per call (RTF about
-4× lower on a CPU). A long note goes through in blocks: each block is preceded by a few seconds already seen, so
+3× lower on this CPU). A long note goes through in blocks: each block is preceded by a few seconds already seen, so
 the recurrent layers are warm where its output starts, and the normalisation states run over the whole note.
 """
 
