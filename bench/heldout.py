@@ -5,8 +5,8 @@ mains-hum noise, at 0, 5 and 10 dB SNR. Nothing here comes from ``shared/data``,
 
     python -m bench.heldout [--count 24] [--model deepfilternet3 --model rnnoise ...] [--no-record]
 
-Each model runs through ``ml.denoisers.enhance`` at 16 kHz (a 48-kHz model hears 16 → 48 → 16 kHz), and is
-scored with ``ml.evaluate.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS P.835).
+Each model runs through ``ml.evaluate.enhance_at_working_level`` (16 kHz, at the pipeline's working level; a
+48-kHz model hears 16 → 48 → 16 kHz), and is scored with ``ml.evaluate.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from bench.common import markdown_table, record
 from bench.languages import asterisk_prompts, festvox_recordings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
-from ml.denoisers import enhance
-from ml.evaluate import load_denoiser, score, split_strength
-from ml.loudness import working_gain
+from ml.evaluate import enhance_at_working_level, load_denoiser, score, split_strength
 from ml.registry import Registry
 from ml.train.system import dnsmos_available
 
@@ -81,8 +79,7 @@ def main() -> None:
         scores, seconds, audio_s = [], 0.0, 0.0
         for noisy, clean, _, _ in items:
             tic = time.perf_counter()
-            factor = working_gain(noisy, SAMPLE_RATE)  # the level every model hears a note at in the pipeline
-            out = enhance(denoiser, noisy * factor, SAMPLE_RATE, limit_db=limit_db) / factor
+            out = enhance_at_working_level(denoiser, noisy, limit_db=limit_db)
             seconds += time.perf_counter() - tic
             audio_s += noisy.size / SAMPLE_RATE
             scores.append(score(out, clean, dnsmos=dnsmos))

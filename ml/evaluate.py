@@ -107,6 +107,12 @@ def split_strength(name: str) -> tuple[str, float | None]:
     return base, limit_db_for(strength or "strong")
 
 
+def enhance_at_working_level(denoiser: Denoiser, noisy: np.ndarray, *, limit_db: float | None = None) -> np.ndarray:
+    """``denoiser`` on 16-kHz ``noisy`` heard at the pipeline's working level, returned at the input's level."""
+    factor = working_gain(noisy, SAMPLE_RATE)
+    return enhance(denoiser, noisy * factor, SAMPLE_RATE, limit_db=limit_db) / factor
+
+
 def load_denoiser(name: str, registry: Registry) -> Denoiser:
     """A baseline, a checkpoint file (exported ``.pt`` or Lightning ``.ckpt``) or a registered version."""
     if name == "noisy":
@@ -310,8 +316,7 @@ def evaluate(
             enhance(denoiser, mixtures[0].noisy[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up, not timed
             for index, mixture in enumerate(mixtures):
                 tic = time.perf_counter()
-                factor = working_gain(mixture.noisy, SAMPLE_RATE)  # as the pipeline does
-                enhanced = enhance(denoiser, mixture.noisy * factor, SAMPLE_RATE, limit_db=limit_db) / factor
+                enhanced = enhance_at_working_level(denoiser, mixture.noisy, limit_db=limit_db)
                 elapsed = time.perf_counter() - tic
                 evaluation.rows.append(
                     MixtureScores(

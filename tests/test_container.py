@@ -38,13 +38,19 @@ def podman(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    build = subprocess.run(
-        [str(podman_build()), "docker/worker.Dockerfile", ".", TAG, "--format", "docker"],
+def build(dockerfile: str, tag: str) -> str:
+    """Build ``dockerfile`` with podman as ``tag``; fail with the build's output if it does not build."""
+    result = subprocess.run(
+        [str(podman_build()), dockerfile, ".", tag, "--format", "docker"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return tag
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    build("docker/worker.Dockerfile", TAG)
     size = podman("image", "inspect", TAG, "--format", "{{.Size}}")
     print(f"worker image size: {int(size.stdout.strip()) / 1e9:.2f} GB")
     return TAG
@@ -115,12 +121,7 @@ BOT_TAG = "localhost/voicebot-bot:test"
 
 @pytest.fixture(scope="module")
 def bot_image() -> str:
-    build = subprocess.run(
-        [str(podman_build()), "docker/bot.Dockerfile", ".", BOT_TAG, "--format", "docker"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return BOT_TAG
+    return build("docker/bot.Dockerfile", BOT_TAG)
 
 
 def run_in(image: str, *args: str, command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.handlers.settings import strength_of
 from bot.media import Media, media_of
 from core.db.models import Job, JobStatus, User, utcnow
 from core.db.repo import create_job, queue_position, update_job, user_load
@@ -51,7 +52,7 @@ async def audio_message(
         file_size=media.file_size,
         duration_s=media.duration_s,
         language_hint=(user.telegram_language or "").split("-")[0] or None,
-        strength=user.strength or settings.denoiser_strength,
+        strength=strength_of(user, settings),
         reply_mode=user.reply_mode,
     )
     if not created and (job.status_message_id is not None or utcnow() - job.created_at < ACK_GRACE):

@@ -176,16 +176,23 @@ async def test_non_audio_gets_help_in_users_language(stack: Stack) -> None:
     assert "голосовые" in ru[0].params["text"]
 
 
-async def test_settings_text_only_reply(stack: Stack) -> None:
+async def press_in_settings(stack: Stack, label: str) -> tuple[str, str]:
+    """The user opens /settings and presses the button whose text holds ``label``: (menu text, edited text)."""
     fake = stack.telegram
     fake.push_message(USER, text="/settings", entities=[{"type": "bot_command", "offset": 0, "length": 9}])
     menu = await fake.wait_for(lambda: fake.sent("sendMessage", USER))
     buttons = [b for row in menu[0].params["reply_markup"]["inline_keyboard"] for b in row]
-    reply_button = next(b for b in buttons if "Reply" in b["text"])
+    button = next(b for b in buttons if label in b["text"])
     message = {"message_id": 5000, "date": 0, "chat": {"id": USER, "type": "private"}, "text": "settings"}
-    fake.push_callback(USER, message, reply_button["callback_data"])
+    fake.push_callback(USER, message, button["callback_data"])
     edited = await fake.wait_for(lambda: fake.sent("editMessageText", USER))
-    assert "text only" in edited[0].params["text"]
+    return menu[0].params["text"], edited[0].params["text"]
+
+
+async def test_settings_text_only_reply(stack: Stack) -> None:
+    fake = stack.telegram
+    _, edited = await press_in_settings(stack, "Reply")
+    assert "text only" in edited
 
     noisy, reference, _ = noisy_speech(6.0, snr_db=15.0)
     update = send_note(stack, USER, noisy)
@@ -199,15 +206,9 @@ async def test_settings_text_only_reply(stack: Stack) -> None:
 async def test_gentle_strength_and_a_very_quiet_note(stack: Stack) -> None:
     """A user picks gentle noise removal in /settings, then sends a note recorded at −65 dBFS RMS."""
     fake = stack.telegram
-    fake.push_message(USER, text="/settings", entities=[{"type": "bot_command", "offset": 0, "length": 9}])
-    menu = await fake.wait_for(lambda: fake.sent("sendMessage", USER))
-    assert "Noise removal: strong" in menu[0].params["text"]
-    buttons = [b for row in menu[0].params["reply_markup"]["inline_keyboard"] for b in row]
-    strength_button = next(b for b in buttons if "Noise removal" in b["text"])
-    message = {"message_id": 5001, "date": 0, "chat": {"id": USER, "type": "private"}, "text": "settings"}
-    fake.push_callback(USER, message, strength_button["callback_data"])
-    edited = await fake.wait_for(lambda: fake.sent("editMessageText", USER))
-    assert "Noise removal: gentle" in edited[0].params["text"]
+    menu, edited = await press_in_settings(stack, "Noise removal")
+    assert "Noise removal: strong" in menu
+    assert "Noise removal: gentle" in edited
 
     speech, reference, _ = noisy_speech(8.0, snr_db=30.0)
     quiet = (speech * 10 ** (-65 / 20) / np.sqrt(np.mean(speech**2))).astype(np.float32)
