@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import markdown_table, record
+from core.settings import load_settings
 from ml.audio import encode_voice
-from ml.loader import ModelCache
-from ml.pipeline import Pipeline, PipelineOptions
-from ml.registry import Registry
-from tests.audio_factory import noisy_speech
-
-CACHE = Path.home() / ".cache" / "voicebot"
+from ml.pipeline import Pipeline
+from testkit.speech import noisy_speech
+from voicebot import wiring
 
 
 def long_note(minutes: float, path: Path) -> None:
@@ -36,10 +34,11 @@ def long_note(minutes: float, path: Path) -> None:
 
 def child_long(args: argparse.Namespace) -> None:
     """Run in a child process: the whole pipeline on a long note, then print timings and peak RSS."""
-    cache = ModelCache(Registry(cache_dir=CACHE), threads=args.threads)
+    settings = load_settings(whisper_threads=args.threads)
+    cache = wiring.model_cache(settings)
     pipeline = Pipeline(cache.denoiser(args.denoiser), cache.transcriber(args.whisper))
     started = time.perf_counter()
-    result = pipeline.process(args.child_long, PipelineOptions(max_duration_s=None))
+    result = pipeline.process(args.child_long, wiring.pipeline_options(settings, max_duration_s=None))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"duration_s": result.duration_s, "wall_s": time.perf_counter() - started,
                       "timings_ms": result.timings_ms, "peak_rss_mb": peak_mb}))  # fmt: skip
@@ -61,7 +60,8 @@ def main() -> None:
         return
 
     started = time.perf_counter()
-    cache = ModelCache(Registry(cache_dir=CACHE), threads=args.threads)
+    settings = load_settings(whisper_threads=args.threads)
+    cache = wiring.model_cache(settings)
     denoiser, transcriber = cache.denoiser(args.denoiser), cache.transcriber(args.whisper)
     cold_s = time.perf_counter() - started
     pipeline = Pipeline(denoiser, transcriber)
@@ -73,7 +73,7 @@ def main() -> None:
             note.write_bytes(encode_voice(noisy))
             best: dict[str, float] | None = None
             for _ in range(args.repeats):
-                result = pipeline.process(note, PipelineOptions())
+                result = pipeline.process(note, wiring.pipeline_options(settings))
                 if best is None or sum(result.timings_ms.values()) < sum(best.values()):
                     best = result.timings_ms
             assert best is not None

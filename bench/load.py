@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ from bot.app import polling
 from core.queue import LOADED_KEY
 from core.settings import Settings
 from ml.audio import SAMPLE_RATE, encode_voice
-from ml.registry import Registry
-from tests.audio_factory import noisy_speech
-from tests.e2e.conftest import fresh_postgres
-from tests.fake_telegram import FakeTelegram
+from testkit.fake_telegram import FakeTelegram
+from testkit.postgres import fresh_postgres
+from testkit.speech import noisy_speech
+from voicebot import wiring
 
 TOKEN = "424242:LOAD-test-token"
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -40,8 +41,9 @@ class LoadResult:
     done_s: list[float]
     answers_per_note: dict[int, int]
 
-    def percentile(self, values: list[float], q: float) -> float:
-        return float(np.percentile(values, q)) if values else float("nan")
+    def percentile(self, values: list[float], q: int) -> float:
+        """The ``q``-th percentile (1–99); NaN for fewer than two values."""
+        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else float("nan")
 
     @property
     def exactly_once(self) -> bool:
@@ -83,11 +85,11 @@ async def _run_load(
         max_jobs_in_flight=notes, max_jobs_per_hour=notes, max_queue_depth=notes * 2, _env_file=None,
     )  # fmt: skip
     try:
-        async with polling(settings, Registry(cache_dir="/tmp"), polling_timeout=1) as running:
+        async with polling(settings, wiring.registry(settings), polling_timeout=1) as running:
             await running.arq.flushdb()
             processes = [
                 await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "core.cli", "worker", env=_env(settings, whisper, denoiser), cwd=ROOT,
+                    sys.executable, "-m", "voicebot", "worker", env=_env(settings, whisper, denoiser), cwd=ROOT,
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                 )
                 for _ in range(workers)

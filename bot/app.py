@@ -10,8 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import BotCommand, ErrorEvent
 from arq import create_pool
@@ -23,21 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.handlers import admin, common, voice
 from bot.handlers import settings as settings_handlers
 from bot.middlewares import UserMiddleware
+from core.catalog import ModelCatalog
 from core.db.engine import make_engine, make_sessionmaker
 from core.queue import redis_settings
 from core.settings import Settings
+from core.telegram import make_bot
 from core.texts import t
-from ml.registry import Registry
 
 log = logging.getLogger(__name__)
-
-
-def make_bot(settings: Settings) -> Bot:
-    """A Bot API client for ``TELEGRAM_API_URL`` (Telegram's own server by default)."""
-    if settings.telegram_bot_token is None:
-        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(settings.telegram_bot_token.get_secret_value(), session=session)
 
 
 async def _temporary_failure(event: ErrorEvent) -> None:
@@ -51,10 +42,10 @@ async def _temporary_failure(event: ErrorEvent) -> None:
 
 
 def make_dispatcher(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], arq: ArqRedis, registry: Registry
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], arq: ArqRedis, catalog: ModelCatalog
 ) -> Dispatcher:
     """Routers, middlewares and the shared objects handlers receive by name."""
-    dp = Dispatcher(settings=settings, arq=arq, registry=registry)
+    dp = Dispatcher(settings=settings, arq=arq, catalog=catalog)
     dp.update.outer_middleware(UserMiddleware(sessionmaker))
     dp.include_routers(
         common.build_router(),
@@ -89,14 +80,14 @@ class RunningBot:
 
 @asynccontextmanager
 async def polling(
-    settings: Settings, registry: Registry, *, handle_signals: bool = False, polling_timeout: int = 10
+    settings: Settings, catalog: ModelCatalog, *, handle_signals: bool = False, polling_timeout: int = 10
 ) -> AsyncIterator[RunningBot]:
     """Start long polling in a task; on leaving, stop it and close the Bot API session, Redis and the database."""
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
     arq = await create_pool(redis_settings(settings.redis_url))
     bot = make_bot(settings)
-    dispatcher = make_dispatcher(settings, sessionmaker, arq, registry)
+    dispatcher = make_dispatcher(settings, sessionmaker, arq, catalog)
     task = asyncio.create_task(
         dispatcher.start_polling(bot, handle_signals=handle_signals, polling_timeout=polling_timeout)
     )
@@ -112,10 +103,9 @@ async def polling(
         await engine.dispose()
 
 
-async def run_bot(settings: Settings) -> None:
-    """Long polling until stopped (SIGINT or SIGTERM)."""
-    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
-    async with polling(settings, registry, handle_signals=True) as running:
+async def run_bot(settings: Settings, catalog: ModelCatalog) -> None:
+    """Long polling until stopped (SIGINT or SIGTERM); ``catalog`` names the model versions admins may choose."""
+    async with polling(settings, catalog, handle_signals=True) as running:
         await running.bot.set_my_commands(COMMANDS)
         log.info("bot started; Bot API at %s", settings.telegram_api_url)
         await running.task

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -63,11 +62,10 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @cached_property
-    def weights_dirs(self) -> tuple[Path, ...]:
-        from ml.registry import WEIGHTS_DIR
-
-        return (WEIGHTS_DIR, self.models_dir) if self.models_dir else (WEIGHTS_DIR,)
+    @property
+    def default_models(self) -> dict[str, str]:
+        """The model versions in use until an admin switches them: family → version."""
+        return {"denoiser": self.denoiser_version, "whisper": self.whisper_version}
 
 
 def load_settings(**overrides: object) -> Settings:

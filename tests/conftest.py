@@ -9,7 +9,7 @@ import pytest
 from bench.common import shared_dir
 from core.settings import Settings
 from ml.audio import encode_voice
-from tests.audio_factory import noisy_speech
+from testkit.speech import noisy_speech
 
 DEFAULT_DENOISER: str = Settings.model_fields["denoiser_version"].default  # what a user gets unless told
 

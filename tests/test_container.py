@@ -17,7 +17,7 @@ import pytest
 from bench.common import shared_dir
 from ml.audio import encode_voice
 from ml.wer import wer
-from tests.audio_factory import noisy_speech
+from testkit.speech import noisy_speech
 from tests.conftest import DEFAULT_DENOISER
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -72,7 +72,7 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
 
 
 async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -> None:
-    from tests.e2e.conftest import fresh_postgres
+    from testkit.postgres import fresh_postgres
 
     async with fresh_postgres("voicebot_container") as database_url:
         await _serve_one_note(image, tmp_path, database_url)
@@ -82,8 +82,8 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     from bot.app import polling
     from core.settings import Settings
     from ml.registry import Registry
+    from testkit.fake_telegram import FakeTelegram
     from tests.e2e.conftest import ADMIN_ID, TOKEN
-    from tests.fake_telegram import FakeTelegram
 
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()

@@ -9,9 +9,9 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramNetworkError,
@@ -35,9 +35,10 @@ from core.db.repo import (
 from core.settings import Settings
 from core.texts import duration_text, pick_language
 from ml.errors import AudioError, TooLong
-from ml.pipeline import PipelineOptions, PipelineResult
+from ml.pipeline import PipelineResult
 from worker.replies import Replier
-from worker.runner import PipelineCrashed, PipelineRunner, PipelineTimedOut
+from worker.runner import PipelineCrashed, PipelineTimedOut
+from worker.state import WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ def retry_delay_s(job_try: int) -> int:
 
 
 async def process_note(ctx: dict[str, Any], job_id: int) -> str:
-    """Process job ``job_id``: download, clean, transcribe, reply; record every step."""
-    settings: Settings = ctx["settings"]
-    async with ctx["sessionmaker"]() as session:
+    """arq's job: process job ``job_id`` — download, clean, transcribe, reply; record every step."""
+    state: WorkerState = ctx["state"]
+    settings = state.settings
+    async with state.session() as session:
         job = await get_job(session, job_id)
         if job is None:
             log.warning("job %s not found", job_id)
@@ -77,16 +79,14 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         if job.status.finished:
             return f"already {job.status.value}"
         stale_before = utcnow() - dt.timedelta(seconds=settings.job_stale_after_s)
-        if not await claim_job(session, job.id, ctx["worker_name"], stale_before=stale_before):
+        if not await claim_job(session, job.id, state.name, stale_before=stale_before):
             return "held by another worker"
         user = await session.get(User, job.user_id)
         if user is None:  # /forget deletes a user's jobs with them: nothing is left to answer
             log.warning("job %s: its user is gone", job_id)
             return "user gone"
         lang = pick_language(user.ui_language, user.telegram_language)
-        active = await get_active_models(
-            session, {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
-        )
+        active = await get_active_models(session, settings.default_models)
         await update_job(
             session,
             job.id,
@@ -98,42 +98,42 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         if job is None:
             log.warning("job %s vanished while being claimed", job_id)
             return "missing"
-    replier = Replier(ctx["bot"], job.chat_id, job.message_id, job.status_message_id, lang)
-    beating = asyncio.create_task(_keep_beating(ctx, job.id))
+    replier = Replier(state.bot, job.chat_id, job.message_id, job.status_message_id, lang)
+    beating = asyncio.create_task(_keep_beating(state, job.id))
     try:
-        return await _handle(ctx, job, user, replier)
+        return await _handle(state, job, user, replier, job_try=ctx.get("job_try", 1))
     except Retry:
-        await _release(ctx, job.id)
+        await _release(state, job.id)
         raise
     finally:
         beating.cancel()
 
 
-async def _keep_beating(ctx: dict[str, Any], job_id: int) -> None:
+async def _keep_beating(state: WorkerState, job_id: int) -> None:
     """Refresh the job's heartbeat while this worker holds it; a stale heartbeat means the worker died."""
     while True:
-        await asyncio.sleep(ctx["settings"].job_heartbeat_s)
+        await asyncio.sleep(state.settings.job_heartbeat_s)
         try:
-            async with ctx["sessionmaker"]() as session:
-                await heartbeat(session, job_id, ctx["worker_name"])
+            async with state.session() as session:
+                await heartbeat(session, job_id, state.name)
         except OperationalError as exc:
             log.warning("job %s: heartbeat failed: %s", job_id, exc)
 
 
-async def _release(ctx: dict[str, Any], job_id: int) -> None:
+async def _release(state: WorkerState, job_id: int) -> None:
     """Free the job for its retry; if the database is down too, the rescue frees it once the heartbeat is stale."""
     with contextlib.suppress(OperationalError):
-        async with ctx["sessionmaker"]() as session:
-            await release_job(session, job_id, ctx["worker_name"])
+        async with state.session() as session:
+            await release_job(session, job_id, state.name)
 
 
-async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
+async def _handle(state: WorkerState, job: Job, user: User, replier: Replier, *, job_try: int) -> str:
     """Process the note, turning failures into a recorded reason and a reply (or a retry when transient)."""
-    settings: Settings = ctx["settings"]
+    settings = state.settings
     try:
-        return await _process(ctx, job, user, replier)
+        return await _process(state, job, user, replier)
     except AudioError as exc:
-        await _fail(ctx, job, replier, exc.code, str(exc), reply_values=_values(exc, replier.lang))
+        await _fail(state, job, replier, exc.code, str(exc), reply_values=_values(exc, replier.lang))
         return f"failed: {exc.code}"
     except TelegramRetryAfter as exc:
         log.warning("job %s: Telegram asks to wait %s s", job.id, exc.retry_after)
@@ -141,25 +141,25 @@ async def _handle(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -
     except TelegramBadRequest as exc:
         if "too big" in exc.message.lower():
             sizes = {"size_mb": (job.file_size or 0) / 2**20, "max_mb": settings.max_file_mb}
-            await _fail(ctx, job, replier, "too_big", exc.message, reply_values=sizes)
+            await _fail(state, job, replier, "too_big", exc.message, reply_values=sizes)
             return "failed: too_big"
-        await _fail(ctx, job, replier, "internal", f"Telegram refused a request: {exc.message}")
+        await _fail(state, job, replier, "internal", f"Telegram refused a request: {exc.message}")
         return "failed: internal"
     except ProcessingTimedOut as exc:
-        await _fail(ctx, job, replier, "timeout", str(exc))
+        await _fail(state, job, replier, "timeout", str(exc))
         return "failed: timeout"
     except PipelineCrashed as exc:
-        await _fail(ctx, job, replier, "crashed", str(exc))
+        await _fail(state, job, replier, "crashed", str(exc))
         return "failed: crashed"
     except TRANSIENT as exc:
-        if ctx.get("job_try", 1) < ctx["max_tries"]:
+        if job_try < state.max_tries:
             log.warning("job %s: transient failure (%s), retrying", job.id, exc)
-            raise Retry(defer=retry_delay_s(ctx.get("job_try", 1))) from exc
-        await _fail(ctx, job, replier, "internal", f"gave up after {ctx['max_tries']} tries: {exc}")
+            raise Retry(defer=retry_delay_s(job_try)) from exc
+        await _fail(state, job, replier, "internal", f"gave up after {state.max_tries} tries: {exc}")
         return "failed: internal"
     except Exception as exc:  # a bug: the user still gets an answer and the record says what happened
         log.exception("job %s crashed", job.id)
-        await _fail(ctx, job, replier, "internal", f"{type(exc).__name__}: {exc}")
+        await _fail(state, job, replier, "internal", f"{type(exc).__name__}: {exc}")
         return "failed: internal"
 
 
@@ -170,7 +170,7 @@ def _values(exc: AudioError, lang: str) -> dict[str, str]:
 
 
 async def _fail(
-    ctx: dict[str, Any],
+    state: WorkerState,
     job: Job,
     replier: Replier,
     code: str,
@@ -179,7 +179,7 @@ async def _fail(
 ) -> None:
     """Record the failure and tell the user why, in their language."""
     log.info("job %s failed: %s (%s)", job.id, code, error)
-    async with ctx["sessionmaker"]() as session:
+    async with state.session() as session:
         await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=error)
     key = code if code in ("too_big", "too_long") else f"error_{code}"
     replies = (
@@ -195,16 +195,16 @@ async def _fail(
     await replier.fail(key, **(reply_values or {}))
 
 
-async def _set_status(ctx: dict[str, Any], job_id: int, status: JobStatus) -> None:
-    async with ctx["sessionmaker"]() as session:
+async def _set_status(state: WorkerState, job_id: int, status: JobStatus) -> None:
+    async with state.session() as session:
         await update_job(session, job_id, status=status)
 
 
-async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) -> str:
-    bot: Bot = ctx["bot"]
+async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -> str:
+    bot = state.bot
     started = time.perf_counter()
 
-    async with ctx["sessionmaker"]() as session:
+    async with state.session() as session:
         previous = await find_reusable(
             session,
             file_unique_id=job.file_unique_id,
@@ -214,12 +214,12 @@ async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) 
             exclude_id=job.id,
         )
     if previous is not None and (previous.result_voice_file_id or job.reply_mode == "text"):
-        await _set_status(ctx, job.id, JobStatus.sending)
+        await _set_status(state, job.id, JobStatus.sending)
         voice = previous.result_voice_file_id if job.reply_mode == "voice_text" else None
         file_id = await replier.send_results(
-            voice, previous.duration_s or 0.0, previous.transcript or "", skip=job.sent_parts, on_sent=_sent(ctx, job)
+            voice, previous.duration_s or 0.0, previous.transcript or "", skip=job.sent_parts, on_sent=_sent(state, job)
         )
-        async with ctx["sessionmaker"]() as session:
+        async with state.session() as session:
             await update_job(
                 session, job.id, status=JobStatus.done, transcript=previous.transcript, language=previous.language,
                 duration_s=previous.duration_s, timings_ms={}, reused_job_id=previous.id,
@@ -228,23 +228,23 @@ async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) 
         await replier.status("done_cached")
         return f"done (reused job {previous.id})"
 
-    await _set_status(ctx, job.id, JobStatus.downloading)
+    await _set_status(state, job.id, JobStatus.downloading)
     await replier.status("stage_downloading")
     telegram_file = await bot.get_file(job.file_id)
     buffer = io.BytesIO()
     await bot.download_file(telegram_file.file_path or "", destination=buffer, timeout=120)
     download_ms = (time.perf_counter() - started) * 1000
 
-    result = await _run_pipeline(ctx, job, user, buffer.getvalue(), replier)
+    result = await _run_pipeline(state, job, user, buffer.getvalue(), replier)
 
-    await _set_status(ctx, job.id, JobStatus.sending)
+    await _set_status(state, job.id, JobStatus.sending)
     await replier.status("stage_sending")
     voice = result.voice_ogg if job.reply_mode == "voice_text" else None
     file_id = await replier.send_results(
-        voice, result.duration_s, result.transcript.text, skip=job.sent_parts, on_sent=_sent(ctx, job)
+        voice, result.duration_s, result.transcript.text, skip=job.sent_parts, on_sent=_sent(state, job)
     )
     total_s = time.perf_counter() - started
-    async with ctx["sessionmaker"]() as session:
+    async with state.session() as session:
         await update_job(
             session,
             job.id,
@@ -262,40 +262,32 @@ async def _process(ctx: dict[str, Any], job: Job, user: User, replier: Replier) 
     return "done"
 
 
-def _sent(ctx: dict[str, Any], job: Job) -> Callable[[int], Awaitable[None]]:
+def _sent(state: WorkerState, job: Job) -> Callable[[int], Awaitable[None]]:
     """Records how many result messages went out, so a retry after a crash never sends one twice."""
 
     async def record(count: int) -> None:
-        async with ctx["sessionmaker"]() as session:
+        async with state.session() as session:
             await update_job(session, job.id, sent_parts=count)
 
     return record
 
 
-async def _run_pipeline(ctx: dict[str, Any], job: Job, user: User, data: bytes, replier: Replier) -> PipelineResult:
+async def _run_pipeline(state: WorkerState, job: Job, user: User, data: bytes, replier: Replier) -> PipelineResult:
     """The CPU-bound pipeline in the worker's pipeline process; stage changes edit the status message."""
-    settings: Settings = ctx["settings"]
-    runner: PipelineRunner = ctx["pipeline"]
-    options = PipelineOptions(
-        strength=job.strength,  # type: ignore[arg-type]
-        strategy=settings.transcribe_strategy,
-        mix_ratio=settings.mix_ratio,
-        language=user.transcribe_language,
-        language_hint=job.language_hint,
-        beam_size=settings.whisper_beam_size,
-        vad=settings.whisper_vad,
-        max_duration_s=settings.max_duration_s,
+    settings = state.settings
+    options = replace(
+        state.options, strength=job.strength, language=user.transcribe_language, language_hint=job.language_hint
     )
     edits: list[asyncio.Task[None]] = []
 
     def on_stage(stage: str) -> None:
-        edits.append(asyncio.create_task(_stage_changed(ctx, job.id, stage, replier)))
+        edits.append(asyncio.create_task(_stage_changed(state, job.id, stage, replier)))
 
     timeout = processing_timeout_s(job.duration_s, settings)
     try:
-        async with ChatActionSender.record_voice(bot=ctx["bot"], chat_id=job.chat_id):
+        async with ChatActionSender.record_voice(bot=state.bot, chat_id=job.chat_id):
             try:
-                return await runner.process(
+                return await state.pipeline.process(
                     data,
                     options,
                     denoiser=job.denoiser_version or "none",
@@ -307,11 +299,11 @@ async def _run_pipeline(ctx: dict[str, Any], job: Job, user: User, data: bytes, 
                 raise ProcessingTimedOut(str(exc)) from exc
     finally:
         await asyncio.gather(*edits, return_exceptions=True)
-        await ctx["publish_loaded"]()
+        await state.publish_loaded()
 
 
-async def _stage_changed(ctx: dict[str, Any], job_id: int, stage: str, replier: Replier) -> None:
+async def _stage_changed(state: WorkerState, job_id: int, stage: str, replier: Replier) -> None:
     status = STAGE_STATUS.get(stage)
     if status is not None:
-        await _set_status(ctx, job_id, status)
+        await _set_status(state, job_id, status)
     await replier.status(f"stage_{stage}")

@@ -10,7 +10,7 @@ from typing import Any
 from core.db.models import utcnow
 from core.db.repo import purge_expired, stalled_jobs, take_over
 from core.queue import enqueue_note
-from core.settings import Settings
+from worker.state import WorkerState
 
 log = logging.getLogger(__name__)
 RESCUE_SECONDS = {5, 25, 45}  # when in each minute the rescue runs
@@ -19,10 +19,11 @@ RESCUE_SECONDS = {5, 25, 45}  # when in each minute the rescue runs
 async def rescue_stalled(ctx: dict[str, Any]) -> int:
     """Queue again the jobs a dead worker held (new arq id) and those Redis lost (same id: a no-op if
     the job is still queued). Returns how many were queued."""
-    settings: Settings = ctx["settings"]
+    state: WorkerState = ctx["state"]
+    settings = state.settings
     now = utcnow()
     queued = 0
-    async with ctx["sessionmaker"]() as session:
+    async with state.session() as session:
         dead, waiting = await stalled_jobs(
             session,
             stale_before=now - dt.timedelta(seconds=settings.job_stale_after_s),
@@ -30,12 +31,12 @@ async def rescue_stalled(ctx: dict[str, Any]) -> int:
         )
         for job in dead:
             log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
-            await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
+            await enqueue_note(state.redis, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
                                rescue=job.attempts)  # fmt: skip
             if await take_over(session, job):  # only after it is queued: a failed enqueue is retried next tick
                 queued += 1
         for job in waiting:
-            if await enqueue_note(ctx["redis"], job_id=job.id, chat_id=job.chat_id, message_id=job.message_id):
+            if await enqueue_note(state.redis, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id):
                 log.warning("job %s was missing from the queue; queued it again", job.id)
                 queued += 1
     return queued
@@ -43,9 +44,9 @@ async def rescue_stalled(ctx: dict[str, Any]) -> int:
 
 async def purge_expired_results(ctx: dict[str, Any]) -> int:
     """Erase transcripts and stored results older than RETENTION_DAYS."""
-    settings: Settings = ctx["settings"]
-    async with ctx["sessionmaker"]() as session:
-        count = await purge_expired(session, utcnow() - dt.timedelta(days=settings.retention_days))
+    state: WorkerState = ctx["state"]
+    async with state.session() as session:
+        count = await purge_expired(session, utcnow() - dt.timedelta(days=state.settings.retention_days))
     if count:
         log.info("erased the results of %d jobs past retention", count)
     return count

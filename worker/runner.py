@@ -19,9 +19,12 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.pipeline import PipelineOptions, PipelineResult
+
+if TYPE_CHECKING:
+    from ml.loader import ModelCache
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
@@ -43,6 +46,14 @@ class ModelSpec:
     weights_dirs: tuple[Path, ...]
     threads: int
     compute_type: str
+
+    def cache(self) -> ModelCache:
+        """The model cache this spec describes (nothing is loaded until asked)."""
+        from ml.loader import ModelCache
+        from ml.registry import Registry
+
+        registry = Registry(cache_dir=self.cache_dir, weights_dirs=self.weights_dirs)
+        return ModelCache(registry, threads=self.threads, compute_type=self.compute_type)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -66,15 +77,9 @@ def _die_with_parent(parent: int) -> None:
 def _serve(conn: Connection, spec: ModelSpec, parent: int) -> None:
     """The child's loop: load models, process notes, report stages; until told to stop or the parent goes."""
     _die_with_parent(parent)
-    from ml.loader import ModelCache
     from ml.pipeline import Pipeline
-    from ml.registry import Registry
 
-    cache = ModelCache(
-        Registry(cache_dir=spec.cache_dir, weights_dirs=spec.weights_dirs),
-        threads=spec.threads,
-        compute_type=spec.compute_type,
-    )
+    cache = spec.cache()
     while True:
         try:
             request = conn.recv()

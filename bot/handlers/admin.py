@@ -13,11 +13,11 @@ from aiogram.types import Message, TelegramObject
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.catalog import ModelCatalog
 from core.db.repo import audit, get_active_models, job_stats, set_active_model
 from core.queue import LOADED_KEY, queue_depth
 from core.settings import Settings
 from core.texts import t
-from ml.registry import Registry
 
 
 class AdminOnly(BaseMiddleware):
@@ -41,14 +41,10 @@ class AdminOnly(BaseMiddleware):
         return None
 
 
-def _defaults(settings: Settings) -> dict[str, str]:
-    return {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
-
-
 async def models(
-    message: Message, session: AsyncSession, settings: Settings, registry: Registry, arq: ArqRedis, lang: str
+    message: Message, session: AsyncSession, settings: Settings, catalog: ModelCatalog, arq: ArqRedis, lang: str
 ) -> None:
-    active = await get_active_models(session, _defaults(settings))
+    active = await get_active_models(session, settings.default_models)
     loaded = [
         f"{key.decode().removeprefix(LOADED_KEY)}: {' + '.join(str(v) for v in json.loads(value).values())}"
         for key in await arq.keys(LOADED_KEY + "*")
@@ -60,23 +56,23 @@ async def models(
             lang,
             denoiser=active["denoiser"],
             whisper=active["whisper"],
-            denoisers=", ".join(registry.names("denoiser")),
-            whispers=", ".join(registry.names("whisper")),
+            denoisers=", ".join(catalog.names("denoiser")),
+            whispers=", ".join(catalog.names("whisper")),
             loaded="; ".join(sorted(loaded)) or "—",
         )
     )
 
 
 async def set_version(
-    message: Message, command: CommandObject, session: AsyncSession, registry: Registry, lang: str
+    message: Message, command: CommandObject, session: AsyncSession, catalog: ModelCatalog, lang: str
 ) -> None:
     family = command.command
-    available = ", ".join(registry.names(family))
+    available = ", ".join(catalog.names(family))
     version = (command.args or "").strip()
     if not version:
         await message.answer(t("model_usage", lang, family=family, available=available))
         return
-    if version not in registry.names(family):
+    if version not in catalog.names(family):
         await audit(session, message.from_user.id, f"set_{family}", version, allowed=False)  # type: ignore[union-attr]
         await message.answer(t("model_unknown", lang, family=family, version=version, available=available))
         return

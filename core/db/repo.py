@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,12 +153,12 @@ class Stats:
         return self.done / finished if finished else None
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    """The median and the 95th percentile (None without values; one value is both)."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (None, None)
+    cuts = statistics.quantiles(values, n=20, method="inclusive")
+    return statistics.median(values), cuts[18]
 
 
 async def job_stats(session: AsyncSession, since: dt.datetime) -> Stats:
@@ -170,13 +171,14 @@ async def job_stats(session: AsyncSession, since: dt.datetime) -> Stats:
         for status, started, finished in rows
         if status == JobStatus.done and started and finished
     ]
+    p50, p95 = _percentiles(durations)
     return Stats(
         jobs=len(rows),
         done=sum(1 for r in rows if r.status == JobStatus.done),
         failed=sum(1 for r in rows if r.status == JobStatus.failed),
         in_progress=sum(1 for r in rows if r.status in UNFINISHED),
-        p50_s=_percentile(durations, 0.5),
-        p95_s=_percentile(durations, 0.95),
+        p50_s=p50,
+        p95_s=p95,
     )
 
 

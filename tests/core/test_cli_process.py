@@ -16,7 +16,7 @@ from ml.wer import wer
 from tests.conftest import DEFAULT_DENOISER
 
 ROOT = Path(__file__).resolve().parents[2]
-VOICEBOT = [sys.executable, "-m", "core.cli"]
+VOICEBOT = [sys.executable, "-m", "voicebot"]
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

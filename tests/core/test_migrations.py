@@ -41,7 +41,7 @@ def test_the_wheel_carries_the_migrations(installed: Path) -> None:
 def test_db_upgrade_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     database = tmp_path / "fresh.db"
     env = {**os.environ, "PYTHONPATH": str(installed), "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
-    code = "import sys; from core.cli import main; sys.exit(main(['db', 'upgrade']))"
+    code = "import sys; from voicebot.cli import main; sys.exit(main(['db', 'upgrade']))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )

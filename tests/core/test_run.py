@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ml.audio import encode_voice
 from ml.wer import wer
-from tests.audio_factory import noisy_speech
-from tests.fake_telegram import FakeTelegram
+from testkit.fake_telegram import FakeTelegram
+from testkit.speech import noisy_speech
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "654321:RUN-test-token"
@@ -26,7 +26,7 @@ async def test_run_brings_up_everything_and_answers_a_note(tmp_path: Path) -> No
     env |= {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": url, "PYTHONPATH": str(ROOT), "ADMIN_IDS": "1",
             "TMPDIR": str(scratch)}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.cli", "run", cwd=tmp_path, env=env,
+        sys.executable, "-m", "voicebot", "run", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:

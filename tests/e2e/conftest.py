@@ -10,12 +10,10 @@ import contextlib
 import os
 import sys
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
@@ -25,16 +23,16 @@ from bot.app import polling
 from core.db.migrate import upgrade
 from core.queue import LOADED_KEY
 from core.settings import Settings
-from ml.registry import Registry
-from tests.fake_telegram import FakeTelegram
-from worker.main import make_worker, pipeline_runner
+from testkit.fake_telegram import FakeTelegram
+from testkit.postgres import fresh_postgres
+from voicebot import wiring
+from worker.main import make_worker
 from worker.runner import PipelineRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-token-never-logged"
 ADMIN_ID = 1
 REDIS_URL = "redis://127.0.0.1:6379/7"
-POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +41,7 @@ def models() -> Iterator[PipelineRunner]:
     makes it time out or crash gets it replaced, as in a worker."""
     from core.settings import load_settings
 
-    runner = pipeline_runner(load_settings(whisper_threads=2))
+    runner = PipelineRunner(wiring.model_spec(load_settings(whisper_threads=2)))
     yield runner
     runner.close()
 
@@ -57,21 +55,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with fresh_postgres() as url:
         yield url
-
-
-@contextlib.asynccontextmanager
-async def fresh_postgres(prefix: str = "voicebot_test") -> AsyncIterator[str]:
-    """A new, migrated PostgreSQL database on 127.0.0.1:5432 for one test or benchmark, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @dataclass
@@ -100,7 +83,7 @@ class Stack:
         before = set(await self.arq.keys(LOADED_KEY + "*"))
         log = tempfile.NamedTemporaryFile(prefix="voicebot-worker-", suffix=".log", delete=False)  # noqa: SIM115
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "-v", "worker", env=self.worker_env(**extra), cwd=ROOT,
+            sys.executable, "-m", "voicebot", "-v", "worker", env=self.worker_env(**extra), cwd=ROOT,
             stdout=log, stderr=log,
         )  # fmt: skip
         print(f"worker {process.pid} logs to {log.name}")
@@ -130,12 +113,12 @@ async def run_stack(
     telegram: FakeTelegram, settings: Settings, models: PipelineRunner, *, with_worker: bool
 ) -> AsyncIterator[Stack]:
     """The bot (and, if asked, an in-process worker sharing the session's loaded models) around a test."""
-    registry = Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
-    async with polling(settings, registry, polling_timeout=1) as running:
+    async with polling(settings, wiring.registry(settings), polling_timeout=1) as running:
         await running.arq.flushdb()
         worker = worker_task = None
         if with_worker:
-            worker = make_worker(settings, ctx={"pipeline": models}, handle_signals=False, poll_delay=0.05)
+            setup = wiring.worker_setup(settings, pipeline=models)
+            worker = make_worker(setup, handle_signals=False, poll_delay=0.05)
             worker_task = asyncio.create_task(worker.async_run())
             for _ in range(600):  # the worker is ready once it has published the models it loaded
                 if await running.arq.keys(LOADED_KEY + "*") or worker_task.done():

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.db.models import AuditLog, Job, JobStatus, ModelSetting
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
-from tests.audio_factory import noisy_speech
+from testkit.speech import noisy_speech
 from tests.conftest import DEFAULT_DENOISER
 from tests.e2e.conftest import ADMIN_ID, TOKEN, Stack
 

@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from core.db.migrate import upgrade
 from core.db.models import Job, JobStatus, User, utcnow
-from core.runner import embedded_redis
 from ml.audio import encode_voice
-from tests.audio_factory import noisy_speech
+from testkit.fake_telegram import FakeTelegram
+from testkit.speech import noisy_speech
 from tests.e2e.conftest import Stack, make_settings, run_stack
 from tests.e2e.test_bot_flow import USER, finished, job_for, send_note
-from tests.fake_telegram import FakeTelegram
+from voicebot.supervisor import embedded_redis
 from worker.runner import PipelineRunner
 
 FAST_RECOVERY = {"job_heartbeat_s": 1.0, "job_stale_after_s": 4.0, "requeue_after_s": 4.0}

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import make_bot
 from core.settings import Settings
+from core.telegram import make_bot
 from ml.audio import encode_voice
-from tests.audio_factory import dev_speech
-from tests.fake_telegram import FakeTelegram
+from testkit.fake_telegram import FakeTelegram
+from testkit.speech import dev_speech
 from worker.replies import CAPTION_LIMIT, MESSAGE_LIMIT, Replier, split_text
 
 TOKEN = "111:replies-token"

@@ -9,7 +9,7 @@ import ml.deepfilternet as dfn
 from ml.audio import FULL_BAND_RATE, resample
 from ml.data.synth import colored_noise, mix_at_snr, rms
 from ml.denoisers import DeepFilterNet3Denoiser, enhance
-from tests.audio_factory import dev_speech, noisy_speech
+from testkit.speech import dev_speech, noisy_speech
 
 TAIL = FULL_BAND_RATE // 10  # the official runtime flushes its last frames its own way
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ml.data.synth import colored_noise, mix_at_snr, rms
 from ml.denoisers import PassThrough, RNNoiseDenoiser, enhance
-from tests.audio_factory import dev_speech
+from testkit.speech import dev_speech
 
 
 def snr_db(clean: np.ndarray, estimate: np.ndarray) -> float:
@@ -34,7 +34,7 @@ def test_trained_gatewave_from_the_registry_cleans_real_noise(shared, tmp_path) 
     """The committed gatewave-v1 weights load by name and raise the SNR of dev speech in held-out dev noise."""
     from ml.loader import ModelCache
     from ml.registry import Registry
-    from tests.audio_factory import noisy_speech
+    from testkit.speech import noisy_speech
 
     denoiser = ModelCache(Registry(cache_dir=tmp_path), threads=1).denoiser("gatewave-v1")
     noisy, _, clean = noisy_speech(8.0, snr_db=5.0)

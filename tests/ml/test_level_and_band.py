@@ -17,7 +17,7 @@ from ml.loudness import TARGET_LUFS, integrated_lufs, true_peak_dbtp
 from ml.pipeline import Pipeline, PipelineOptions
 from ml.registry import Registry
 from ml.wer import wer
-from tests.audio_factory import dev_speech, noisy_speech
+from testkit.speech import dev_speech, noisy_speech
 from tests.ml.test_deepfilternet import si_sdr
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ml.audio import FULL_BAND_RATE, resample
 from ml.loudness import TARGET_LUFS, integrated_lufs, limit_peaks, normalize_voice, true_peak_dbtp
-from tests.audio_factory import dev_speech
+from testkit.speech import dev_speech
 
 
 @pytest.fixture(scope="module")

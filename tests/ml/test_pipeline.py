@@ -15,7 +15,7 @@ from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_rang
 from ml.registry import Registry
 from ml.transcriber import Transcriber, Transcript
 from ml.wer import wer
-from tests.audio_factory import dev_speech, noisy_speech
+from testkit.speech import dev_speech, noisy_speech
 
 
 class Listening:

@@ -11,7 +11,7 @@ from ml.loader import ModelCache
 from ml.registry import Registry
 from ml.transcriber import SAMPLE_RATE, windows
 from ml.wer import wer
-from tests.audio_factory import dev_speech
+from testkit.speech import dev_speech
 
 
 def test_windows_cover_the_audio_and_cut_in_pauses() -> None:

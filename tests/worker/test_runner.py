@@ -15,8 +15,8 @@ from ml.audio import encode_voice
 from ml.errors import TooLong, UnsupportedAudio
 from ml.pipeline import PipelineOptions
 from ml.wer import wer
-from tests.audio_factory import noisy_speech
-from worker.main import pipeline_runner
+from testkit.speech import noisy_speech
+from voicebot import wiring
 from worker.runner import PipelineCrashed, PipelineRunner
 
 MODELS = {"denoiser": "rnnoise", "whisper": "tiny.en"}
@@ -24,7 +24,7 @@ MODELS = {"denoiser": "rnnoise", "whisper": "tiny.en"}
 
 @pytest.fixture(scope="module")
 def runner() -> Iterator[PipelineRunner]:
-    runner = pipeline_runner(load_settings(whisper_threads=2))
+    runner = PipelineRunner(wiring.model_spec(load_settings(whisper_threads=2)))
     yield runner
     runner.close()
 

@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.catalog import FAMILIES
 from core.settings import Settings, load_settings
+from voicebot import wiring
 
 log = logging.getLogger("voicebot")
 
@@ -24,17 +26,10 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _registry(settings: Settings):
-    from ml.registry import Registry
-
-    return Registry(cache_dir=settings.model_cache_dir, weights_dirs=settings.weights_dirs)
-
-
 def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     """Run the whole pipeline on local files, loading the models once."""
     from ml.errors import AudioError, ModelError
-    from ml.loader import ModelCache
-    from ml.pipeline import Pipeline, PipelineOptions
+    from ml.pipeline import Pipeline
 
     inputs = [Path(p) for p in args.inputs]
     missing = [p for p in inputs if not p.is_file()]
@@ -42,11 +37,7 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"no such file: {missing[0]}")
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = ModelCache(
-        _registry(settings),
-        threads=settings.whisper_threads,
-        compute_type=settings.whisper_compute_type,
-    )
+    cache = wiring.model_cache(settings)
     try:
         pipeline = Pipeline(
             cache.denoiser(args.denoiser or settings.denoiser_version),
@@ -55,14 +46,12 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     except ModelError as exc:
         return _fail(str(exc), 3)
     max_duration = settings.max_duration_s if args.max_duration is None else args.max_duration
-    options = PipelineOptions(
-        strength=args.strength or settings.denoiser_strength,
-        strategy=args.strategy or settings.transcribe_strategy,
-        mix_ratio=settings.mix_ratio,
+    flags = {"strength": args.strength, "strategy": args.strategy}
+    options = wiring.pipeline_options(
+        settings,
         language=args.language,
-        beam_size=settings.whisper_beam_size,
-        vad=settings.whisper_vad,
         max_duration_s=max_duration or None,
+        **{name: value for name, value in flags.items() if value is not None},
     )
     failed = 0
     for index, path in enumerate(inputs, 1):
@@ -93,16 +82,16 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """List model versions and the active ones."""
-    from core.active import active_versions
+    from voicebot.active import active_versions
 
-    registry = _registry(settings)
+    registry = wiring.registry(settings)
     active = active_versions(settings)
     listing = {
         family: {
             "active": active[family],
             "available": [v.describe() for v in registry.versions(family)],
         }
-        for family in ("denoiser", "whisper")
+        for family in FAMILIES
     }
     if args.json:
         print(json.dumps(listing, ensure_ascii=False, indent=2))
@@ -141,7 +130,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             quiet=False,
         )
         return cmd_process(demo, settings)
-    from core.runner import run_all
+    from voicebot.supervisor import run_all
 
     return run_all(settings)
 
@@ -160,7 +149,7 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
 
     if (code := _need_token(settings)) is not None:
         return code
-    asyncio.run(run_bot(settings))
+    asyncio.run(run_bot(settings, wiring.registry(settings)))
     return 0
 
 
@@ -174,7 +163,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if healthy else 1
     if (code := _need_token(settings)) is not None:
         return code
-    run_worker(settings)
+    run_worker(wiring.worker_setup(settings))
     return 0
 
 

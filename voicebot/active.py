@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def active_versions(settings: Settings) -> dict[str, str]:
     """The active denoiser and Whisper versions (the defaults when the database is not set up yet)."""
-    defaults = {"denoiser": settings.denoiser_version, "whisper": settings.whisper_version}
+    defaults = settings.default_models
 
     async def read() -> dict[str, str]:
         engine = make_engine(settings.database_url)

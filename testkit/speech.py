@@ -1,4 +1,4 @@
-"""Test audio made from the shared dev speech and noise: real speech, known transcripts."""
+"""Noisy voice notes made from the shared dev speech and noise: real speech, known transcripts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from ml.paths import default_shared as shared_dir
+from ml.paths import dev_transcripts
 
-from bench.common import dev_transcripts, shared_dir
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import mix_at_snr
 

@@ -66,7 +66,7 @@ def run_all(settings: Settings) -> int:
     print(f"database ready ({settings.database_url.split('://')[0]})", file=sys.stderr)
     with embedded_redis() if settings.redis_url is None else _given(settings.redis_url) as redis_url:
         env = {**os.environ, "REDIS_URL": redis_url}
-        children = [subprocess.Popen([sys.executable, "-m", "core.cli", role], env=env) for role in ("worker", "bot")]
+        children = [subprocess.Popen([sys.executable, "-m", "voicebot", role], env=env) for role in ("worker", "bot")]
         print("bot and worker running; press Ctrl-C to stop", file=sys.stderr)
         stop = threading.Event()
         # explicit handlers: a process started with SIGINT ignored (e.g. from a background job) keeps it

@@ -1,0 +1,17 @@
+"""The Bot API client both the bot and the worker use."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from core.settings import Settings
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot API client for ``TELEGRAM_API_URL`` (Telegram's own server by default)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.telegram_bot_token.get_secret_value(), session=session)

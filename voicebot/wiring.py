@@ -1,0 +1,66 @@
+"""Settings → the model registry, the model cache, pipeline options and the worker's setup: built here only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.settings import Settings
+
+if TYPE_CHECKING:  # the bot's process builds only the registry: it must not load torch
+    from ml.loader import ModelCache
+    from ml.pipeline import PipelineOptions
+    from ml.registry import Registry
+    from worker.runner import ModelSpec
+    from worker.state import WorkerSetup
+
+
+def weights_dirs(settings: Settings) -> tuple[Path, ...]:
+    """Where exported denoiser checkpoints lie: the package's own folder, plus ``MODELS_DIR`` when set."""
+    from ml.registry import WEIGHTS_DIR
+
+    return (WEIGHTS_DIR, settings.models_dir) if settings.models_dir else (WEIGHTS_DIR,)
+
+
+def registry(settings: Settings) -> Registry:
+    """The model versions these settings can use."""
+    from ml.registry import Registry
+
+    return Registry(cache_dir=settings.model_cache_dir, weights_dirs=weights_dirs(settings))
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    """What a pipeline process needs to build its model cache (picklable)."""
+    from worker.runner import ModelSpec
+
+    return ModelSpec(settings.model_cache_dir, weights_dirs(settings), settings.whisper_threads,
+                     settings.whisper_compute_type)  # fmt: skip
+
+
+def model_cache(settings: Settings) -> ModelCache:
+    """A cache that loads these settings' model versions once."""
+    return model_spec(settings).cache()
+
+
+def pipeline_options(settings: Settings, **overrides: Any) -> PipelineOptions:
+    """The settings' processing defaults; ``overrides`` (a user's strength or language, a CLI flag) win."""
+    from ml.pipeline import PipelineOptions
+
+    options = PipelineOptions(
+        strength=settings.denoiser_strength,
+        strategy=settings.transcribe_strategy,
+        mix_ratio=settings.mix_ratio,
+        beam_size=settings.whisper_beam_size,
+        vad=settings.whisper_vad,
+        max_duration_s=settings.max_duration_s,
+    )
+    return replace(options, **overrides)
+
+
+def worker_setup(settings: Settings, **overrides: Any) -> WorkerSetup:
+    """Everything a worker is built from; tests pass ``pipeline=`` to share one warm pipeline process."""
+    from worker.state import WorkerSetup
+
+    return WorkerSetup(settings=settings, models=model_spec(settings), options=pipeline_options(settings),
+                       **overrides)  # fmt: skip
