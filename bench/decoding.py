@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from bench.common import markdown_table, record
 from bench.wer import dev_mixtures
-from ml.loader import ModelCache
-from ml.registry import Registry
+from core.settings import load_settings
 from ml.transcriber import SAMPLE_RATE, Transcriber
 from ml.wer import corpus_wer
+from voicebot import wiring
 
 DEFAULT_CONFIGS = (
     "int8:1:off,int8:2:off,int8:5:off,int8:1:on,int8:2:on,int8:5:on,float32:1:off,float32:5:off"
@@ -64,10 +63,11 @@ def main() -> None:
     args = parser.parse_args()
 
     configs = parse_configs(args.configs)
-    registry = Registry(cache_dir=Path.home() / ".cache" / "voicebot")
     models: dict[str, Transcriber] = {}
     for compute in dict.fromkeys(c for c, _, _ in configs):
-        models[compute] = ModelCache(registry, threads=args.threads, compute_type=compute).transcriber(args.whisper)
+        models[compute] = wiring.model_cache(
+            load_settings(whisper_threads=args.threads, whisper_compute_type=compute)
+        ).transcriber(args.whisper)
     data = conditions(args.snrs, args.limit)
     first = next(iter(data.values()))[0][0]
     for model in models.values():  # warm up: the first call pays for allocations

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 from bench.common import markdown_table, record
 from bench.languages import asterisk_prompts, festvox_recordings
+from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
 from ml.evaluate import enhance_at_working_level, load_denoiser, score, split_strength
-from ml.registry import Registry
 from ml.train.system import dnsmos_available
+from voicebot import wiring
 
 NOISES = ("babble", "pink", "brown", "hum")
 SNRS = (0.0, 5.0, 10.0)
@@ -71,7 +71,7 @@ def main() -> None:
     models = args.model or list(DEFAULT_MODELS)
     dnsmos = dnsmos_available()
     items = mixtures(args.count)
-    registry = Registry(cache_dir=Path.home() / ".cache" / "voicebot")
+    registry = wiring.registry(load_settings())
     rows = []
     for name in models:
         base, limit_db = split_strength(name)

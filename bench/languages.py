@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
+from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio, write_wav
 from ml.data.synth import mix_at_snr
-from ml.loader import ModelCache
-from ml.registry import Registry
 from ml.transcriber import HINT_CONFIDENCE, Transcriber
 from ml.wer import corpus_wer
+from voicebot import wiring
 
 DATA = ROOT / "bench" / "data"
 TTS_CACHE = Path.home() / ".cache" / "voicebot" / "bench-tts"
@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
-    cache = ModelCache(Registry(cache_dir=Path.home() / ".cache" / "voicebot"), threads=args.threads)
+    cache = wiring.model_cache(load_settings(whisper_threads=args.threads))
     transcriber = cache.transcriber(args.whisper)
     if not transcriber.multilingual:
         raise SystemExit(f"whisper {args.whisper} is English-only: choose a multilingual version such as base")

@@ -47,10 +47,10 @@ def child(stage: str, note: Path, whisper: str) -> None:
         torch.manual_seed(0)
         TorchDenoiser(Demucs(hidden=48), version="demucs-h48-untrained")(audio)
     elif stage == "transcribe":
-        from ml.loader import ModelCache
-        from ml.registry import Registry
+        from core.settings import load_settings
+        from voicebot import wiring
 
-        cache = ModelCache(Registry(cache_dir=Path.home() / ".cache" / "voicebot"))
+        cache = wiring.model_cache(load_settings())
         cache.transcriber(whisper).transcribe(audio, language="en")
     elif stage == "encode":
         encode_voice(audio, sample_rate=rate)

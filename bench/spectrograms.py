@@ -8,16 +8,16 @@ The note: dev speech in the held-out dev kitchen noise; every denoiser runs thro
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from bench.common import ROOT, record
+from core.settings import load_settings
 from ml.audio import SAMPLE_RATE
 from ml.data.synth import mix_at_snr
 from ml.denoisers import enhance
 from ml.evaluate import load_denoiser, split_strength
-from ml.registry import Registry
+from voicebot import wiring
 
 PLOTS = ROOT / "bench" / "plots"
 DEFAULT_MODELS = ("rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3@gentle", "deepfilternet3")
@@ -45,7 +45,7 @@ def main() -> None:
     from matplotlib import pyplot as plt
 
     noisy, clean = _note(args.snr)
-    registry = Registry(cache_dir=Path.home() / ".cache" / "voicebot")
+    registry = wiring.registry(load_settings())
     panels = [("clean speech", clean), (f"noisy ({args.snr:g} dB, kitchen)", noisy)]
     for name in args.model or DEFAULT_MODELS:
         base, limit_db = split_strength(name)

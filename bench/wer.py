@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
+from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import mix_at_snr
 from ml.denoisers import enhance
-from ml.loader import ModelCache
 from ml.pipeline import AUTO_MIX_BELOW_DB, PipelineOptions, auto_hears, level_range_db, mixed, surer
-from ml.registry import Registry
 from ml.wer import corpus_wer
+from voicebot import wiring
 
 PLOTS = ROOT / "bench" / "plots"
 STRATEGIES = ("denoised", "mix", "best", "auto")
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
-    cache = ModelCache(Registry(cache_dir=Path.home() / ".cache" / "voicebot"), threads=2)
+    cache = wiring.model_cache(load_settings(whisper_threads=2))
     transcriber = cache.transcriber(args.whisper)
     options = PipelineOptions(language="en", beam_size=args.beam)
     snrs = [float(s) for s in args.snrs.split(",")]

@@ -118,17 +118,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         out = Path("var") / "sample-output"
-        demo = argparse.Namespace(
-            inputs=[str(SAMPLE)],
-            out_dir=str(out),
-            denoiser=None,
-            whisper=None,
-            language=None,
-            strategy=None,
-            strength=None,
-            max_duration=None,
-            quiet=False,
-        )
+        demo = build_parser().parse_args(["process", str(SAMPLE), "--out-dir", str(out)])
         return cmd_process(demo, settings)
     from voicebot.supervisor import run_all
 

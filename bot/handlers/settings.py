@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import User
@@ -44,30 +45,27 @@ def main_keyboard(user: User, lang: str, settings: Settings) -> InlineKeyboardMa
     strength = strength_of(user, settings)
     following = STRENGTHS[(STRENGTHS.index(strength) + 1) % len(STRENGTHS)]
     state = t(f"strength_{strength}", lang)
-
-    def button(text: str, field: str, value: str = "") -> list[InlineKeyboardButton]:
-        return [InlineKeyboardButton(text=text, callback_data=SettingsAction(field=field, value=value).pack())]
-
-    rows = [
-        button(t("button_language", lang), "language_menu"),
-        button(t("button_denoise", lang, state=state), "strength", following),
-        button(t("button_reply", lang, mode=t(f"reply_{user.reply_mode}", lang)), "reply", other_reply),
-        button(t("button_ui", other_ui), "ui", other_ui),
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("button_language", lang), callback_data=SettingsAction(field="language_menu"))
+    builder.button(
+        text=t("button_denoise", lang, state=state), callback_data=SettingsAction(field="strength", value=following)
+    )
+    builder.button(
+        text=t("button_reply", lang, mode=t(f"reply_{user.reply_mode}", lang)),
+        callback_data=SettingsAction(field="reply", value=other_reply),
+    )
+    builder.button(text=t("button_ui", other_ui), callback_data=SettingsAction(field="ui", value=other_ui))
+    return builder.adjust(1).as_markup()  # fmt: skip
 
 
 def language_keyboard(lang: str) -> InlineKeyboardMarkup:
-    buttons = [
-        InlineKeyboardButton(
-            text=t("language_auto", lang) if code == "auto" else code,
-            callback_data=SettingsAction(field="language", value=code).pack(),
-        )
-        for code in TRANSCRIBE_LANGUAGES
-    ]
-    rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
-    rows.append([InlineKeyboardButton(text=t("button_back", lang), callback_data=SettingsAction(field="back").pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    builder = InlineKeyboardBuilder()
+    for code in TRANSCRIBE_LANGUAGES:
+        text = t("language_auto", lang) if code == "auto" else code
+        builder.button(text=text, callback_data=SettingsAction(field="language", value=code))
+    builder.button(text=t("button_back", lang), callback_data=SettingsAction(field="back"))
+    rows, rest = divmod(len(TRANSCRIBE_LANGUAGES), 4)
+    return builder.adjust(*[4] * rows, *([rest] if rest else []), 1).as_markup()
 
 
 async def show_settings(message: Message, user: User, lang: str, settings: Settings) -> None:

@@ -11,18 +11,10 @@ from core.telegram import make_bot
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram
 from testkit.speech import dev_speech
+from tests.e2e.conftest import TOKEN
 from worker.replies import CAPTION_LIMIT, MESSAGE_LIMIT, Replier, split_text
 
-TOKEN = "111:replies-token"
 CHAT = 31
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
