@@ -18,6 +18,7 @@ COPY bot bot
 COPY core core
 COPY ml ml
 COPY worker worker
+COPY voicebot voicebot
 RUN python3 -m venv /opt/venv \
     && pip install . \
     && useradd --create-home --uid 10001 voicebot \

