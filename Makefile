@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_INDEX_URL ?=
 TORCH_ARGS := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 PYTEST_ARGS ?=
+# tests run in two processes (pytest-xdist), a module's tests in one; TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint format bench clean
 
@@ -25,7 +27,7 @@ run: setup
 	$(BIN)/voicebot run
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

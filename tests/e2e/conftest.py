@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from arq.connections import ArqRedis
+from arq.worker import Worker
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,7 +33,9 @@ from worker.runner import PipelineRunner
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-token-never-logged"
 ADMIN_ID = 1
-REDIS_URL = "redis://127.0.0.1:6379/7"
+# each pytest-xdist worker (gw0, gw1, ...) has a Redis database of its own: the stacks flush theirs
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = f"redis://127.0.0.1:6379/{(7, 10, 11, 12, 13, 14, 15)[_XDIST_WORKER]}"
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +67,7 @@ class Stack:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     arq: ArqRedis
+    worker: Worker | None = None  # the in-process worker, when the stack has one
 
     def worker_env(self, **extra: str) -> dict[str, str]:
         """The environment of a ``voicebot worker`` process serving this stack."""
@@ -125,7 +129,7 @@ async def run_stack(
                     break
                 await asyncio.sleep(0.05)
         try:
-            yield Stack(telegram, settings, running.engine, running.sessionmaker, running.arq)
+            yield Stack(telegram, settings, running.engine, running.sessionmaker, running.arq, worker)
         finally:
             await running.dispatcher.stop_polling()
             if worker is not None and worker_task is not None:

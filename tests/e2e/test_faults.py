@@ -343,8 +343,9 @@ async def test_retention_erases_old_results(stack: Stack) -> None:
         job = (await session.scalars(select(Job))).one()
         job.finished_at = utcnow() - dt.timedelta(days=stack.settings.retention_days + 1)
         await session.commit()
-    ctx = {"settings": stack.settings, "sessionmaker": stack.sessionmaker}
-    assert await purge_expired_results(ctx) == 1
+    if stack.worker is None:
+        raise AssertionError("the stack has no worker")
+    assert await purge_expired_results(stack.worker.ctx) == 1  # the worker's own cron job, on its own state
     async with stack.sessionmaker() as session:
         job = (await session.scalars(select(Job))).one()
     assert job.transcript is None and job.result_voice_file_id is None and job.status == JobStatus.done
