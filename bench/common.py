@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.cli import default_shared
 from ml.hardware import machine
+from ml.paths import default_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"

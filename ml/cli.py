@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ml.paths import default_shared
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm"}
 
 
@@ -175,11 +177,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         path = export(args.checkpoint, **options, metrics=evaluation.overall()[str(path)], metrics_source=source)
     print(f"ml: exported {path} (card {path.with_suffix('.md')})", file=sys.stderr)
     return 0
-
-
-def default_shared() -> Path:
-    """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
-    return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def positive_int(text: str) -> int:

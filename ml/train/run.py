@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ml.paths import default_shared
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -170,7 +172,6 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from ml.cli import default_shared
     from ml.data.mixer import TrainMixtures, ValidationMixtures, load_pools
     from ml.hardware import training_hardware
     from ml.models import build_model
