@@ -5,33 +5,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.audio import (
-    DeepNoiseSuppressionMeanOpinionScore,
-    PerceptualEvaluationSpeechQuality,
-    ScaleInvariantSignalDistortionRatio,
-    ShortTimeObjectiveIntelligibility,
-)
+from torchmetrics.audio import DeepNoiseSuppressionMeanOpinionScore
 
 from ml.audio import SAMPLE_RATE
+from ml.metrics import DNSMOS_DIR, DNSMOS_NAMES, DNSMOS_SECONDS, dnsmos_available, quality_metrics, tile_to
 
 log = logging.getLogger(__name__)
-
-DNSMOS_DIR = Path.home() / ".torchmetrics" / "DNSMOS"
-DNSMOS_FILES = ("DNSMOS/model_v8.onnx", "DNSMOS/sig_bak_ovr.onnx")
-DNSMOS_NAMES = ("p808", "sig", "bak", "ovrl")
-DNSMOS_SECONDS = 10  # DNSMOS scores 9.01 s windows every second: tile shorter clips to one window's worth
-
-
-def tile_to(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Repeat ``x`` (..., time) along time to at least ``n`` samples."""
-    return x.repeat(*([1] * (x.dim() - 1)), -(-n // x.shape[-1]))
 
 
 @dataclass(frozen=True)
@@ -52,22 +36,6 @@ class OptimConfig:
         progress = min(1.0, (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps))
         floor = self.min_lr / self.lr
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def dnsmos_available() -> bool:
-    """True when DNSMOS's models are installed (``python -m ml setup-metrics``); torchmetrics would download them."""
-    return all((DNSMOS_DIR / name).is_file() for name in DNSMOS_FILES)
-
-
-def quality_metrics() -> MetricCollection:
-    """Reference-based metrics, each averaged over the validation set."""
-    return MetricCollection(
-        {
-            "pesq": PerceptualEvaluationSpeechQuality(SAMPLE_RATE, "wb"),
-            "stoi": ShortTimeObjectiveIntelligibility(SAMPLE_RATE),
-            "si_sdr": ScaleInvariantSignalDistortionRatio(),
-        }
-    )
 
 
 class EnhancementSystem(pl.LightningModule):

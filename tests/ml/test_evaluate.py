@@ -11,10 +11,10 @@ from ml import evaluate as evaluation_module
 from ml.audio import decode_audio
 from ml.cli import main
 from ml.data.synth import rms
-from ml.evaluate import eval_mixtures, evaluate, score
+from ml.evaluate import eval_mixtures, evaluate
 from ml.export import export
+from ml.metrics import dnsmos_available, score
 from ml.registry import Registry
-from ml.train.system import dnsmos_available
 from tests.ml.test_export import tiny_demucs, write_lightning_checkpoint
 from tests.ml.test_mixer import make_tiny_data
 

@@ -19,10 +19,11 @@ from ml.checkpoint import load_model, save_checkpoint
 from ml.cli import parse_overrides
 from ml.denoisers import TorchDenoiser
 from ml.export import load_source
+from ml.metrics import dnsmos_available
 from ml.models import ARCHITECTURES, build_model
 from ml.train.losses import EnhancementLoss
 from ml.train.run import load_config, train
-from ml.train.system import EnhancementSystem, OptimConfig, dnsmos_available
+from ml.train.system import EnhancementSystem, OptimConfig
 from tests.ml.test_mixer import make_tiny_data
 
 CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
