@@ -125,8 +125,24 @@ def cmd_noiser(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score the baselines and the given models on the fixed dev mixtures; print and record the tables."""
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation's options, shared by ``python -m ml evaluate`` and ``python -m bench.evaluate``."""
+    parser.add_argument(
+        "--model", action="append", default=[], help="version or checkpoint (.pt, .ckpt) to score; repeat for more"
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
+    parser.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
+    parser.add_argument("--count", type=positive_int, default=40, help="mixtures, spread over the SNR buckets")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")
+    parser.add_argument("--data-dir", default=str(default_shared() / "data"))
+    parser.add_argument("--plot", help="also write a PNG of the metrics per SNR bucket here")
+
+
+def run_evaluation(args: argparse.Namespace) -> tuple[str, str, str]:
+    """Score the baselines and the given models on the fixed dev mixtures, as ``add_evaluate_arguments``'s
+    options say; return the report's title, its Markdown tables and the notes on how it was measured."""
     # As for training: idle OpenMP threads sleep, or a busy CPU makes a 2-thread model ~20x slower (RTF).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ml.evaluate import BASELINES, evaluate
@@ -146,9 +162,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     notes = evaluation.notes()
     if args.plot:
         notes += f"\n\nPlot: `{evaluation.plot(args.plot)}`."
-    from bench.common import record  # bench/ is importable from the repository root
+    return f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes
 
-    record(f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes, write=not args.no_record)
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print the evaluation's tables and notes; write them as Markdown to ``--out`` when given."""
+    title, tables, notes = run_evaluation(args)
+    report = f"## {title}\n\n{tables.rstrip()}\n\n{notes.rstrip()}\n"
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        print(f"ml: report written to {out}", file=sys.stderr)
     return 0
 
 
@@ -226,18 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
     noiser.set_defaults(func=cmd_noiser)
     evaluate = sub.add_parser("evaluate", help="PESQ, STOI, SI-SDR, DNSMOS and RTF on fixed dev mixtures")
-    evaluate.add_argument(
-        "--model", action="append", default=[], help="version or checkpoint (.pt, .ckpt) to score; repeat for more"
-    )
-    evaluate.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
-    evaluate.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
-    evaluate.add_argument("--count", type=positive_int, default=40, help="mixtures, spread over the SNR buckets")
-    evaluate.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")
-    evaluate.add_argument("--data-dir", default=str(default_shared() / "data"))
-    evaluate.add_argument("--plot", help="also write a PNG of the metrics per SNR bucket here")
-    evaluate.add_argument("--no-record", action="store_true", help="print only; do not append to BENCHMARKS.md")
+    add_evaluate_arguments(evaluate)
+    evaluate.add_argument("--out", help="also write the report (Markdown) to this file")
     evaluate.set_defaults(func=cmd_evaluate)
     export = sub.add_parser("export", help="write a versioned denoiser checkpoint and model card, registering it")
     export.add_argument("--checkpoint", required=True, help="runs/<name>/checkpoints/best.ckpt, last.ckpt or a .pt")
