@@ -7,6 +7,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +176,7 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     from ml.data.mixer import TrainMixtures, ValidationMixtures, load_pools
     from ml.hardware import training_hardware
     from ml.models import build_model
-    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, LastCheckpoint, ProgressLog, TrainingClock
+    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, ProgressLog, SessionEnd, TrainingClock
     from ml.train.datamodule import MixtureDataModule
     from ml.train.losses import EnhancementLoss
     from ml.train.system import EnhancementSystem, OptimConfig
@@ -226,9 +227,17 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     parent = _init_weights(model, cfg.arch, cfg.init_from) if resume is None and cfg.init_from else None
     on_gpu = cfg.accelerator in ("auto", "gpu") and torch.cuda.is_available()
     callbacks: list[pl.Callback] = [
-        # before LastCheckpoint, so that every save holds the time up to its own step
+        # before the checkpoints, so that every save holds the time up to its own step
         TrainingClock(training_hardware("gpu" if on_gpu else "cpu", torch.get_num_threads()), parent),
-        LastCheckpoint(last, every_minutes=cfg.checkpoint_minutes, session_minutes=max_minutes),
+        # last.ckpt every checkpoint_minutes; SessionEnd writes it when the session stops
+        ModelCheckpoint(
+            ckpt_dir,
+            save_last=True,
+            save_top_k=0,
+            train_time_interval=timedelta(minutes=cfg.checkpoint_minutes),
+            enable_version_counter=False,
+        ),
+        SessionEnd(last, session_minutes=max_minutes),
         ModelCheckpoint(
             ckpt_dir, filename="best", monitor="val/pesq", mode="max", save_top_k=1, enable_version_counter=False
         ),
