@@ -83,7 +83,8 @@ def cmd_setup_metrics(args: argparse.Namespace) -> int:
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """``["lr=3e-4", "name=gatewave-v2"]`` -> ``{"lr": 0.0003, "name": "gatewave-v2"}`` (values read as YAML)."""
+    """``["optim.lr=3e-4", "name=gatewave-v2"]`` -> ``{"optim.lr": 0.0003, "name": "gatewave-v2"}`` (values read
+    as YAML; a dotted key reaches into a config section, see ``ml.train.run.load_config``)."""
     import yaml
 
     overrides: dict[str, object] = {}
@@ -240,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key (repeatable), e.g. --set name=gatewave-v2 --set lr=3e-4; "
-        "a resume needs the same overrides",
+        help="override a config key (repeatable; dotted for a section's key), e.g. --set name=gatewave-v2 "
+        "--set optim.lr=3e-4 --set mix.snr_db=[0,15]; a resume needs the same overrides",
     )
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
