@@ -1,4 +1,4 @@
-"""What the benchmarks share: where the data is, appending to BENCHMARKS.md with the machine's description."""
+"""What the benchmarks share: appending to BENCHMARKS.md with the machine's description."""
 
 from __future__ import annotations
 
@@ -9,22 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.cli import default_shared
 from ml.hardware import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
-
-
-def shared_dir() -> Path:
-    """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
-    return default_shared()
-
-
-def dev_transcripts() -> dict[str, str]:
-    """File name → reference text for the English dev set."""
-    rows = (shared_dir() / "data" / "speech" / "dev" / "transcripts.tsv").read_text().splitlines()[1:]
-    return dict(row.split("\t", 1) for row in rows if row.strip())
 
 
 def record(title: str, table: str, notes: str = "", *, write: bool = True) -> None:

@@ -20,9 +20,10 @@ import time
 
 import numpy as np
 
-from bench.common import markdown_table, record, shared_dir
+from bench.common import markdown_table, record
 from ml.audio import decode_audio
 from ml.data.synth import mix_at_snr
+from ml.paths import default_shared
 
 RATE = 48_000
 BLOCK = RATE
@@ -30,7 +31,7 @@ BLOCK = RATE
 
 def _note(minutes: float) -> np.ndarray:
     """Dev speech in dev kitchen noise at 5 dB, tiled to ``minutes``."""
-    data = shared_dir() / "data"
+    data = default_shared() / "data"
     speech = np.concatenate(
         [decode_audio(p, sample_rate=RATE) for p in sorted((data / "speech" / "dev").glob("*.flac"))[:20]]
     )

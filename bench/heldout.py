@@ -6,7 +6,7 @@ mains-hum noise, at 0, 5 and 10 dB SNR. Nothing here comes from ``shared/data``,
     python -m bench.heldout [--count 24] [--model deepfilternet3 --model rnnoise ...] [--no-record]
 
 Each model runs through ``ml.evaluate.enhance_at_working_level`` (16 kHz, at the pipeline's working level; a
-48-kHz model hears 16 → 48 → 16 kHz), and is scored with ``ml.evaluate.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS).
+48-kHz model hears 16 → 48 → 16 kHz), and is scored with ``ml.metrics.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from bench.languages import asterisk_prompts, festvox_recordings
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
-from ml.evaluate import enhance_at_working_level, load_denoiser, score, split_strength
-from ml.train.system import dnsmos_available
+from ml.evaluate import enhance_at_working_level, load_denoiser, split_strength
+from ml.metrics import dnsmos_available, score
 from voicebot import wiring
 
 NOISES = ("babble", "pink", "brown", "hum")

@@ -36,10 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
+from bench.common import ROOT, markdown_table, record
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio, write_wav
 from ml.data.synth import mix_at_snr
+from ml.paths import default_shared, dev_transcripts
 from ml.transcriber import HINT_CONFIDENCE, Transcriber
 from ml.wer import corpus_wer
 from voicebot import wiring
@@ -185,7 +186,7 @@ def load_set(spec: str, limit: int, seed: int = 0) -> list[Note]:
     if base == "en-real":
         pairs = sorted(dev_transcripts().items())[:limit]
         notes = [
-            Note(name, decode_audio(shared_dir() / "data" / "speech" / "dev" / name), text, "en")
+            Note(name, decode_audio(default_shared() / "data" / "speech" / "dev" / name), text, "en")
             for name, text in pairs
         ]
     elif base in RECORDED:
@@ -204,7 +205,7 @@ def load_set(spec: str, limit: int, seed: int = 0) -> list[Note]:
         raise SystemExit(f"unknown set {spec!r}: one of {known}, optionally @<snr>")
     if snr:
         rng = np.random.default_rng(seed)
-        noises = [decode_audio(p) for p in sorted((shared_dir() / "data" / "noise" / "dev").glob("*/*.flac"))]
+        noises = [decode_audio(p) for p in sorted((default_shared() / "data" / "noise" / "dev").glob("*/*.flac"))]
         for index, note in enumerate(notes):
             noise = noises[index % len(noises)]
             start = int(rng.integers(0, max(1, noise.size - note.audio.size)))

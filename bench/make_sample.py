@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import shared_dir
 from ml.audio import decode_audio, encode_voice
 from ml.data.synth import colored_noise, hum, mix_at_snr
+from ml.paths import default_shared
 
 OUT = Path(__file__).resolve().parents[1] / "ml" / "samples" / "noisy_note.ogg"
 
 
 def main() -> None:
     rng = np.random.default_rng(1688)
-    dev = shared_dir() / "data" / "speech" / "dev"
+    dev = default_shared() / "data" / "speech" / "dev"
     speech = np.concatenate([decode_audio(dev / f"1688-142285-000{i}.flac") for i in (0, 1)])[: 15 * 16_000]
     noise = colored_noise(speech.size, 1.0, rng) + 0.5 * hum(speech.size, rng, 50.0)
     noisy = mix_at_snr(speech, noise, 5.0)

@@ -24,12 +24,12 @@ DEFAULT_MODELS = ("rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3@gentl
 
 
 def _note(snr_db: float) -> tuple[np.ndarray, np.ndarray]:
-    from bench.common import dev_transcripts, shared_dir
     from ml.audio import decode_audio
+    from ml.paths import default_shared, dev_transcripts
 
     name = sorted(dev_transcripts())[3]
-    clean = decode_audio(shared_dir() / "data" / "speech" / "dev" / name)
-    noise = decode_audio(shared_dir() / "data" / "noise" / "dev" / "kitchen" / "kitchen_15081206.flac")
+    clean = decode_audio(default_shared() / "data" / "speech" / "dev" / name)
+    noise = decode_audio(default_shared() / "data" / "noise" / "dev" / "kitchen" / "kitchen_15081206.flac")
     return mix_at_snr(clean, np.resize(noise, clean.size), snr_db), clean
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, dev_transcripts, markdown_table, record, shared_dir
+from bench.common import ROOT, markdown_table, record
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import mix_at_snr
 from ml.denoisers import enhance
+from ml.paths import default_shared, dev_transcripts
 from ml.pipeline import AUTO_MIX_BELOW_DB, PipelineOptions, auto_hears, level_range_db, mixed, surer
 from ml.wer import corpus_wer
 from voicebot import wiring
@@ -27,10 +28,10 @@ STRATEGIES = ("denoised", "mix", "best", "auto")
 def dev_mixtures(snr_db: float, limit: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """(noisy, clean, reference) per dev utterance; noise from the held-out dev noise files, in turn."""
     rng = np.random.default_rng(seed)
-    noises = [decode_audio(p) for p in sorted((shared_dir() / "data" / "noise" / "dev").glob("*/*.flac"))]
+    noises = [decode_audio(p) for p in sorted((default_shared() / "data" / "noise" / "dev").glob("*/*.flac"))]
     items = []
     for index, (name, text) in enumerate(sorted(dev_transcripts().items())[:limit]):
-        clean = decode_audio(shared_dir() / "data" / "speech" / "dev" / name)
+        clean = decode_audio(default_shared() / "data" / "speech" / "dev" / name)
         noise = noises[index % len(noises)]
         start = int(rng.integers(0, max(1, noise.size - clean.size)))
         piece = np.resize(noise[start:], clean.size)

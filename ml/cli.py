@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ml.paths import default_shared
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm"}
 
 
@@ -81,7 +83,8 @@ def cmd_setup_metrics(args: argparse.Namespace) -> int:
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """``["lr=3e-4", "name=gatewave-v2"]`` -> ``{"lr": 0.0003, "name": "gatewave-v2"}`` (values read as YAML)."""
+    """``["optim.lr=3e-4", "name=gatewave-v2"]`` -> ``{"optim.lr": 0.0003, "name": "gatewave-v2"}`` (values read
+    as YAML; a dotted key reaches into a config section, see ``ml.train.run.load_config``)."""
     import yaml
 
     overrides: dict[str, object] = {}
@@ -123,8 +126,24 @@ def cmd_noiser(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score the baselines and the given models on the fixed dev mixtures; print and record the tables."""
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation's options, shared by ``python -m ml evaluate`` and ``python -m bench.evaluate``."""
+    parser.add_argument(
+        "--model", action="append", default=[], help="version or checkpoint (.pt, .ckpt) to score; repeat for more"
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
+    parser.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
+    parser.add_argument("--count", type=positive_int, default=40, help="mixtures, spread over the SNR buckets")
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")
+    parser.add_argument("--data-dir", default=str(default_shared() / "data"))
+    parser.add_argument("--plot", help="also write a PNG of the metrics per SNR bucket here")
+
+
+def run_evaluation(args: argparse.Namespace) -> tuple[str, str, str]:
+    """Score the baselines and the given models on the fixed dev mixtures, as ``add_evaluate_arguments``'s
+    options say; return the report's title, its Markdown tables and the notes on how it was measured."""
     # As for training: idle OpenMP threads sleep, or a busy CPU makes a 2-thread model ~20x slower (RTF).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ml.evaluate import BASELINES, evaluate
@@ -144,9 +163,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     notes = evaluation.notes()
     if args.plot:
         notes += f"\n\nPlot: `{evaluation.plot(args.plot)}`."
-    from bench.common import record  # bench/ is importable from the repository root
+    return f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes
 
-    record(f"Denoiser quality (`{args.set}` set)", evaluation.tables(), notes, write=not args.no_record)
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print the evaluation's tables and notes; write them as Markdown to ``--out`` when given."""
+    title, tables, notes = run_evaluation(args)
+    report = f"## {title}\n\n{tables.rstrip()}\n\n{notes.rstrip()}\n"
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        print(f"ml: report written to {out}", file=sys.stderr)
     return 0
 
 
@@ -175,11 +204,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         path = export(args.checkpoint, **options, metrics=evaluation.overall()[str(path)], metrics_source=source)
     print(f"ml: exported {path} (card {path.with_suffix('.md')})", file=sys.stderr)
     return 0
-
-
-def default_shared() -> Path:
-    """The shared data folder: $VOICEBOT_SHARED_DIR, else ../shared beside the checkout."""
-    return Path(os.environ.get("VOICEBOT_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 
 
 def positive_int(text: str) -> int:
@@ -217,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key (repeatable), e.g. --set name=gatewave-v2 --set lr=3e-4; "
-        "a resume needs the same overrides",
+        help="override a config key (repeatable; dotted for a section's key), e.g. --set name=gatewave-v2 "
+        "--set optim.lr=3e-4 --set mix.snr_db=[0,15]; a resume needs the same overrides",
     )
     train.set_defaults(func=cmd_train)
     noiser = sub.add_parser("noiser", help="write noisy/clean training mixtures to a folder")
@@ -229,18 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
     noiser.set_defaults(func=cmd_noiser)
     evaluate = sub.add_parser("evaluate", help="PESQ, STOI, SI-SDR, DNSMOS and RTF on fixed dev mixtures")
-    evaluate.add_argument(
-        "--model", action="append", default=[], help="version or checkpoint (.pt, .ckpt) to score; repeat for more"
-    )
-    evaluate.add_argument("--no-baselines", action="store_true", help="skip noisy, rnnoise and noisereduce")
-    evaluate.add_argument("--set", choices=("dev", "dev-aug"), default="dev", help="see ml.evaluate.EVAL_SETS")
-    evaluate.add_argument("--count", type=positive_int, default=40, help="mixtures, spread over the SNR buckets")
-    evaluate.add_argument("--seconds", type=float, default=4.0, help="length of each mixture")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--threads", type=int, default=2, help="torch threads while timing (RTF)")
-    evaluate.add_argument("--data-dir", default=str(default_shared() / "data"))
-    evaluate.add_argument("--plot", help="also write a PNG of the metrics per SNR bucket here")
-    evaluate.add_argument("--no-record", action="store_true", help="print only; do not append to BENCHMARKS.md")
+    add_evaluate_arguments(evaluate)
+    evaluate.add_argument("--out", help="also write the report (Markdown) to this file")
     evaluate.set_defaults(func=cmd_evaluate)
     export = sub.add_parser("export", help="write a versioned denoiser checkpoint and model card, registering it")
     export.add_argument("--checkpoint", required=True, help="runs/<name>/checkpoints/best.ckpt, last.ckpt or a .pt")

@@ -1,75 +1,42 @@
-"""Fetch model files over HTTP(S) into a cache: resumable-safe (atomic rename) and checked by sha256."""
+"""Fetch model files over HTTP(S) into a cache, with torch.hub: atomic (a temporary file renamed into place) and
+checked against a sha256 prefix."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
-import os
-import tempfile
-import urllib.request
 from pathlib import Path
 
 from ml.errors import ModelError
 
 log = logging.getLogger(__name__)
-_BLOCK = 1 << 20
 
 
 def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file."""
     with open(path, "rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def download(url: str, dest: str | Path, *, sha256: str | None = None, timeout_s: float = 60.0) -> Path:
+def download(url: str, dest: str | Path, *, sha256: str | None = None) -> Path:
     """Download ``url`` to ``dest`` unless a file with the right hash is already there.
 
     ``sha256`` may be the full hex digest or a prefix of it (the published Demucs files carry a prefix in
-    their names). Without it, a sha256 the server states (Hugging Face's ``X-Linked-Etag``) is checked.
-    A mismatch removes the download and raises ``ModelError``; nothing half-written is ever left at ``dest``.
+    their names). A mismatch or a failed download raises ``ModelError``; nothing half-written is left at ``dest``.
+    torch.hub sets no timeout of its own: a server that stops answering mid-file stalls the call.
     """
+    from torch.hub import download_url_to_file  # here: the bot imports the registry, never torch
+
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_of(dest).startswith(sha256.lower())):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    digest = hashlib.sha256()
+    log.info("downloading %s to %s", url, dest)
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "voicebot"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout_s) as response:
-            stated = (response.headers.get("X-Linked-Etag") or "").strip('"').lower()
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            log.info("downloading %s (%s bytes)", url, total or "unknown")
-            while block := response.read(_BLOCK):
-                out.write(block)
-                digest.update(block)
-                done += len(block)
-        expected = (sha256 or (stated if len(stated) == 64 else "")).lower()
-        actual = digest.hexdigest()
-        if expected and not actual.startswith(expected):
-            raise ModelError(f"checksum mismatch for {url}: expected {expected}, got {actual}")
-        if total and done != total:
-            raise ModelError(f"download of {url} stopped at {done} of {total} bytes")
-        os.replace(tmp, dest)
-    except OSError as exc:
+        download_url_to_file(url, str(dest), hash_prefix=sha256.lower() if sha256 else None, progress=False)
+    except RuntimeError as exc:  # torch.hub's only RuntimeError: "invalid hash value"
+        raise ModelError(f"checksum mismatch for {url}: {exc}") from exc
+    except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, IncompleteRead, disk errors
         raise ModelError(f"cannot download {url}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
-
-
-def fetch_json(url: str, *, timeout_s: float = 30.0) -> object:
-    """GET ``url`` and parse its JSON body."""
-    import json
-
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "voicebot"})
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot fetch {url}: {exc}") from exc

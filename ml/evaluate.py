@@ -18,14 +18,7 @@ from pathlib import Path
 
 import noisereduce
 import numpy as np
-import pesq
 import torch
-from torchmetrics.functional.audio import (
-    perceptual_evaluation_speech_quality,
-    scale_invariant_signal_distortion_ratio,
-    short_time_objective_intelligibility,
-)
-from torchmetrics.functional.audio.dnsmos import deep_noise_suppression_mean_opinion_score
 
 from ml.audio import SAMPLE_RATE
 from ml.data.mixer import MixConfig, Mixture, load_pools, make_mixture
@@ -33,8 +26,8 @@ from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser, enhance
 from ml.export import load_source
 from ml.loader import ModelCache
 from ml.loudness import WORKING_LUFS, working_gain
+from ml.metrics import DNSMOS_DIR, dnsmos_available, score
 from ml.registry import Registry
-from ml.train.system import DNSMOS_DIR, DNSMOS_SECONDS, dnsmos_available, tile_to
 
 log = logging.getLogger(__name__)
 
@@ -122,33 +115,6 @@ def load_denoiser(name: str, registry: Registry) -> Denoiser:
     if Path(name).is_file():
         return TorchDenoiser(load_source(name).model, version=name)
     return ModelCache(registry).denoiser(name)
-
-
-def _pesq(estimate: torch.Tensor, reference: torch.Tensor) -> float:
-    try:
-        return float(perceptual_evaluation_speech_quality(estimate, reference, SAMPLE_RATE, "wb"))
-    except pesq.PesqError as exc:  # e.g. no utterances found in a silent output
-        log.warning("PESQ failed (%s); counted as missing", exc)
-        return math.nan
-
-
-def score(estimate: np.ndarray, reference: np.ndarray, *, dnsmos: bool, threads: int = 2) -> dict[str, float]:
-    """Metrics of one enhanced signal against its clean reference; DNSMOS (no reference) only if asked."""
-    est = torch.from_numpy(np.ascontiguousarray(estimate, dtype=np.float32))
-    ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))
-    scores = {
-        "pesq": _pesq(est, ref),
-        "stoi": float(short_time_objective_intelligibility(est, ref, SAMPLE_RATE)),
-        "si_sdr": float(scale_invariant_signal_distortion_ratio(est, ref)),
-    }
-    if dnsmos:
-        # DNSMOS scores 9.01 s windows: a shorter clip is tiled to one window's worth (as in validation)
-        tiled = tile_to(est, DNSMOS_SECONDS * SAMPLE_RATE)[: DNSMOS_SECONDS * SAMPLE_RATE]
-        _, sig, bak, ovrl = deep_noise_suppression_mean_opinion_score(
-            tiled, SAMPLE_RATE, False, num_threads=threads
-        ).tolist()
-        scores |= {"dnsmos_sig": sig, "dnsmos_bak": bak, "dnsmos_ovrl": ovrl}
-    return scores
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from torch import nn
 from ml.checkpoint import FORMAT, atomic_write_text, load_model, read_checkpoint, save_checkpoint
 from ml.errors import ModelError
 from ml.models import build_model
+from ml.paths import default_shared
 from ml.registry import BUILTIN, WEIGHTS_DIR
 
 log = logging.getLogger(__name__)
@@ -198,8 +199,6 @@ def export(
     ``training`` adds to what the checkpoint records (e.g. ``hours``, ``hardware``); ``data_dir`` is the shared
     data folder whose ``manifest.tsv`` gives the training data's licences. Refuses a file over ``max_mb``.
     """
-    from ml.cli import default_shared
-
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", version) or version in RESERVED:
         raise ModelError(f"bad version name {version!r}: use letters, digits, '.', '_', '-', and no built-in name")
     trained = load_source(source_ckpt)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ml.download import download, fetch_json
+from ml.download import download
 from ml.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEMUCS_URL = "https://dl.fbaipublicfiles.com/adiyoss/denoiser/"
-HUB_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json")
+HUB_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")  # patterns
 
 SourceKind = Literal["builtin", "package", "split_package", "path", "url", "hub"]
 
@@ -258,18 +258,30 @@ class Registry:
         return target
 
     def _hub_snapshot(self, version: ModelVersion) -> Path:
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+        """The repository's CTranslate2 files at its current revision, checked against the hub's own hashes
+        (sha256 of LFS files, git blob ids of the rest) and only then moved into place."""
+        from huggingface_hub import HfApi  # comes with faster-whisper; the bot, which lacks it, never gets here
+
         repo = version.source.ref
         target = self.cache_dir / version.family / version.name
         if (target / "model.bin").exists() and (target / ".complete").exists():
             return target
-        info = fetch_json(f"{endpoint}/api/models/{repo}/revision/main")
-        files = [s["rfilename"] for s in info.get("siblings", [])]  # type: ignore[union-attr]
-        wanted = [f for f in files if f in HUB_FILES or f.startswith("vocabulary.")]
-        if "model.bin" not in wanted:
+        staging = target.with_name(f".{target.name}.download")  # kept after a failure: the hub client resumes
+        # HF_ENDPOINT read now: huggingface_hub reads it once, at import, and the tests point it at a local server
+        api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+        try:
+            revision = api.repo_info(repo, revision="main").sha
+            api.snapshot_download(repo, revision=revision, local_dir=staging, allow_patterns=list(HUB_FILES))
+            check = api.verify_repo_checksums(repo, revision=revision, local_dir=staging)
+        except Exception as exc:  # huggingface_hub raises OSError, its own HTTP errors and its HTTP client's
+            raise ModelError(f"cannot download {repo} from the hub: {exc}") from exc
+        if check.mismatches:
+            shutil.rmtree(staging)
+            raise ModelError(f"checksum mismatch in {repo}: {', '.join(m['path'] for m in check.mismatches)}")
+        if not (staging / "model.bin").exists():
             raise ModelError(f"{repo} has no model.bin")
-        revision = info.get("sha") or "main"  # type: ignore[union-attr]
-        for name in wanted:
-            download(f"{endpoint}/{repo}/resolve/{revision}/{name}", target / name)
-        (target / ".complete").write_text(str(revision))
+        (staging / ".complete").write_text(str(revision))
+        if target.exists():
+            shutil.rmtree(target)  # an unfinished earlier download
+        os.replace(staging, target)
         return target

@@ -6,18 +6,17 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from ml.paths import default_shared as shared_dir
-from ml.paths import dev_transcripts
 
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import mix_at_snr
+from ml.paths import default_shared, dev_transcripts
 
 DEV_NOISE = "kitchen/kitchen_15081206.flac"
 
 
 @cache
 def _utterance(name: str) -> np.ndarray:
-    return decode_audio(shared_dir() / "data" / "speech" / "dev" / name)
+    return decode_audio(default_shared() / "data" / "speech" / "dev" / name)
 
 
 def dev_speech(seconds: float, speaker: str = "1688") -> tuple[np.ndarray, str]:
@@ -39,7 +38,7 @@ def dev_speech(seconds: float, speaker: str = "1688") -> tuple[np.ndarray, str]:
 
 def dev_noise(n: int) -> np.ndarray:
     """A held-out real noise recording, cropped or tiled to ``n`` samples."""
-    noise = decode_audio(shared_dir() / "data" / "noise" / "dev" / DEV_NOISE)
+    noise = decode_audio(default_shared() / "data" / "noise" / "dev" / DEV_NOISE)
     return np.resize(noise, n)
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import shared_dir
 from core.settings import Settings
 from ml.audio import encode_voice
+from ml.paths import default_shared
 from testkit.speech import noisy_speech
 
 DEFAULT_DENOISER: str = Settings.model_fields["denoiser_version"].default  # what a user gets unless told
@@ -16,7 +16,7 @@ DEFAULT_DENOISER: str = Settings.model_fields["denoiser_version"].default  # wha
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    path = shared_dir()
+    path = default_shared()
     if not (path / "data" / "speech" / "dev").is_dir():
         pytest.fail(f"shared data not found at {path}; set VOICEBOT_SHARED_DIR")
     return path

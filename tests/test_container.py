@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import shared_dir
 from ml.audio import encode_voice
+from ml.paths import default_shared
 from ml.wer import wer
 from testkit.speech import noisy_speech
 from tests.conftest import DEFAULT_DENOISER
@@ -27,7 +27,7 @@ CONF = "/tmp/podman-build.containers.conf"
 
 
 def podman_build() -> Path:
-    return shared_dir() / "tools" / "podman-build"
+    return default_shared() / "tools" / "podman-build"
 
 
 def podman(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,6 @@
-"""Training callbacks: audio and spectrogram samples, a progress line in the log, the last checkpoint kept
-current (atomically) with a per-session time limit."""
+"""Training callbacks: audio and spectrogram samples, a progress line in the log, training time, atomic
+checkpoint files, and the last checkpoint written when a session stops (Lightning's ``ModelCheckpoint`` keeps it
+current meanwhile)."""
 
 from __future__ import annotations
 
@@ -133,37 +134,38 @@ class TrainingClock(pl.Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints written to a temporary file beside the target, then renamed over it."""
+    """Lightning checkpoints written to a temporary file beside the target, then renamed over it.
+
+    Lightning's own save stages the file in the system's temporary folder: on another file system it is copied
+    over the target, and a stop during that copy leaves a truncated checkpoint."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         atomic_torch_save(checkpoint, path)
 
 
-class LastCheckpoint(pl.Callback):
-    """Keep ``path`` (``last.ckpt``) current: every ``every_minutes``, and when training is about to stop
-    (``max_steps`` reached, or ``session_minutes`` of this session spent, which then stops it), and when
-    SIGTERM or Ctrl-C stops it.
+class SessionEnd(pl.Callback):
+    """Write ``path`` (``last.ckpt``) at the step a session stops on: ``max_steps`` reached, ``session_minutes``
+    spent (which then stops it), SIGTERM or Ctrl-C.
 
-    The session limit is this callback's own because Lightning's ``max_time`` also counts earlier sessions.
+    Lightning does not cover these: ``Timer``'s limit also counts earlier sessions; ``ModelCheckpoint`` saves
+    ``last`` at the end only if it saved nothing earlier in the session, and on any error rather than on a stop;
+    ``OnExceptionCheckpoint`` deletes its file when training ends normally.
     """
 
-    def __init__(self, path: str | Path, *, every_minutes: float, session_minutes: float | None = None) -> None:
-        self.path, self.every_s = Path(path), every_minutes * 60
+    def __init__(self, path: str | Path, *, session_minutes: float | None = None) -> None:
+        self.path = Path(path)
         self.session_s = None if session_minutes is None else session_minutes * 60
-        self._start = self._saved = time.monotonic()
+        self._start = time.monotonic()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = self._saved = time.monotonic()
+        self._start = time.monotonic()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: object) -> None:
-        now = time.monotonic()
-        if self.session_s is not None and now - self._start >= self.session_s and not trainer.should_stop:
+        if self.session_s is not None and time.monotonic() - self._start >= self.session_s and not trainer.should_stop:
             log.info("session limit of %.1f min reached at step %d", self.session_s / 60, trainer.global_step)
             trainer.should_stop = True
-        finishing = trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
-        if finishing or now - self._saved >= self.every_s:
+        if trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step:
             trainer.save_checkpoint(self.path)
-            self._saved = time.monotonic()
             log.info("step %d: saved %s", trainer.global_step, self.path)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:

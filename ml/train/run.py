@@ -7,15 +7,18 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ml.data.mixer import MixConfig
+from ml.paths import default_shared
+from ml.train.optim import OptimConfig
+
 if TYPE_CHECKING:
     from torch import nn
-
-    from ml.data.mixer import MixConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +38,9 @@ class TrainConfig:
     init_from: str | None = None  # an exported .pt or a .ckpt: start a new run from its weights (new optimiser)
     train_seed: int | None = None
     # data
-    segment_s: float = 2.5
+    mix: MixConfig = field(default_factory=MixConfig)  # how training (and validation) mixtures are drawn
     batch_size: int = 12
     num_workers: int = 1
-    snr_db: tuple[float, float] = (-5.0, 20.0)
-    level_db: tuple[float, float] = (-40.0, -15.0)
-    noise_weights: dict[str, float] = field(
-        default_factory=lambda: {"real": 0.65, "babble": 0.15, "colored": 0.1, "hum": 0.05, "clicks": 0.05}
-    )
-    p_second_noise: float = 0.3
-    p_reverb: float = 0.3
-    rt60_s: tuple[float, float] = (0.2, 0.8)
-    early_ms: float = 50.0
-    p_band_limit: float = 0.2
     val_count: int = 32
     val_seconds: float = 4.0
     val_seed: int = 1234
@@ -59,12 +52,7 @@ class TrainConfig:
     stft_mag_weight: float = 0.5
     stft_resolutions: list[list[int]] | None = None  # [fft, hop, window] each; None: ml.train.losses.RESOLUTIONS
     # optimiser
-    lr: float = 3e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    warmup_steps: int = 1000
-    decay_steps: int = 100_000
-    min_lr: float = 1e-5
+    optim: OptimConfig = field(default_factory=OptimConfig)
     grad_clip: float = 0.0
     # schedule
     max_steps: int = 100_000
@@ -97,35 +85,53 @@ class TrainConfig:
         return Path(self.runs_dir) / self.name
 
 
+SECTIONS: dict[str, type] = {"mix": MixConfig, "optim": OptimConfig}  # TrainConfig's fields that are configs
+
+
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """Read a flat YAML config (the run's name defaults to the file's stem); unknown keys are an error."""
+    """Read a YAML config (the run's name defaults to the file's stem); unknown keys are an error.
+
+    The ``mix:`` and ``optim:`` sections hold ``MixConfig``'s and ``OptimConfig``'s fields. An override's key
+    is a top-level key or a dotted path into a section, ``load_config(path, **{"optim.lr": 1e-4})``; a dict
+    value is merged into the section, ``load_config(path, optim={"lr": 1e-4})``, leaving its other keys be.
+    """
     path = Path(path)
-    raw = yaml.safe_load(path.read_text()) or {}
-    raw = {"name": path.stem, **raw, **overrides}
-    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(raw) - set(known))
+    raw = {"name": path.stem, **(yaml.safe_load(path.read_text()) or {})}
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {key}: {part} is not a section")
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = {**node[leaf], **value}
+        else:
+            node[leaf] = value
+    return _build(TrainConfig, raw, f"{path}: ")
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    """``cls(**raw)`` with YAML lists as tuples and the sections built too; unknown keys name their section."""
+    unknown = sorted(set(raw) - _names(cls))
     if unknown:
-        raise ValueError(f"{path}: unknown keys {', '.join(unknown)}")
+        sections = SECTIONS if cls is TrainConfig else {}
+        hint = "".join(f" ({k} belongs under {s}:)" for k in unknown for s, c in sections.items() if k in _names(c))
+        raise ValueError(f"{where}unknown keys {', '.join(unknown)}{hint}")
+    values = {}
     for key, value in raw.items():
-        if isinstance(value, list):
-            raw[key] = tuple(value)
-    return TrainConfig(**raw)
+        if cls is TrainConfig and key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}{key} must be a mapping of {SECTIONS[key].__name__}'s fields")
+            value = _build(SECTIONS[key], value, f"{where}{key}: ")
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[key] = value
+    return cls(**values)
 
 
-def _mix_config(cfg: TrainConfig) -> MixConfig:
-    from ml.data.mixer import MixConfig
-
-    return MixConfig(
-        segment_s=cfg.segment_s,
-        snr_db=cfg.snr_db,
-        level_db=cfg.level_db,
-        noise_weights=dict(cfg.noise_weights),
-        p_second_noise=cfg.p_second_noise,
-        p_reverb=cfg.p_reverb,
-        rt60_s=cfg.rt60_s,
-        early_ms=cfg.early_ms,
-        p_band_limit=cfg.p_band_limit,
-    )
+def _names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def _start_clearml(cfg: TrainConfig) -> None:
@@ -170,14 +176,13 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from ml.cli import default_shared
     from ml.data.mixer import TrainMixtures, ValidationMixtures, load_pools
     from ml.hardware import training_hardware
     from ml.models import build_model
-    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, LastCheckpoint, ProgressLog, TrainingClock
+    from ml.train.callbacks import AtomicCheckpointIO, AudioSamples, ProgressLog, SessionEnd, TrainingClock
     from ml.train.datamodule import MixtureDataModule
     from ml.train.losses import EnhancementLoss
-    from ml.train.system import EnhancementSystem, OptimConfig
+    from ml.train.system import EnhancementSystem
 
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
@@ -190,7 +195,7 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
 
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_shared() / "data"
-    mix = _mix_config(cfg)
+    mix = cfg.mix
     train_set = TrainMixtures(load_pools(data_dir, "train"), mix, seed=cfg.train_seed)
     val_set = ValidationMixtures(
         load_pools(data_dir, "dev"), mix, count=cfg.val_count, seconds=cfg.val_seconds, seed=cfg.val_seed
@@ -207,14 +212,7 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
             stft_mag=cfg.stft_mag_weight,
             resolutions=cfg.loss_resolutions,
         ),
-        OptimConfig(
-            lr=cfg.lr,
-            betas=cfg.betas,
-            weight_decay=cfg.weight_decay,
-            warmup_steps=cfg.warmup_steps,
-            decay_steps=cfg.decay_steps,
-            min_lr=cfg.min_lr,
-        ),
+        cfg.optim,
         arch=cfg.arch,
         dnsmos=cfg.dnsmos,
     )
@@ -225,14 +223,22 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
     parent = _init_weights(model, cfg.arch, cfg.init_from) if resume is None and cfg.init_from else None
     on_gpu = cfg.accelerator in ("auto", "gpu") and torch.cuda.is_available()
     callbacks: list[pl.Callback] = [
-        # before LastCheckpoint, so that every save holds the time up to its own step
+        # before the checkpoints, so that every save holds the time up to its own step
         TrainingClock(training_hardware("gpu" if on_gpu else "cpu", torch.get_num_threads()), parent),
-        LastCheckpoint(last, every_minutes=cfg.checkpoint_minutes, session_minutes=max_minutes),
+        # last.ckpt every checkpoint_minutes; SessionEnd writes it when the session stops
+        ModelCheckpoint(
+            ckpt_dir,
+            save_last=True,
+            save_top_k=0,
+            train_time_interval=timedelta(minutes=cfg.checkpoint_minutes),
+            enable_version_counter=False,
+        ),
+        SessionEnd(last, session_minutes=max_minutes),
         ModelCheckpoint(
             ckpt_dir, filename="best", monitor="val/pesq", mode="max", save_top_k=1, enable_version_counter=False
         ),
         LearningRateMonitor("step"),
-        ProgressLog(cfg.log_every_steps, cfg.batch_size * cfg.segment_s),
+        ProgressLog(cfg.log_every_steps, cfg.batch_size * cfg.mix.segment_s),
         AudioSamples([val_set[i] for i in range(min(cfg.audio_count, len(val_set)))], cfg.audio_every_epochs),
     ]
     trainer = pl.Trainer(

@@ -3,71 +3,18 @@
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.audio import (
-    DeepNoiseSuppressionMeanOpinionScore,
-    PerceptualEvaluationSpeechQuality,
-    ScaleInvariantSignalDistortionRatio,
-    ShortTimeObjectiveIntelligibility,
-)
+from torchmetrics.audio import DeepNoiseSuppressionMeanOpinionScore
 
 from ml.audio import SAMPLE_RATE
+from ml.metrics import DNSMOS_DIR, DNSMOS_NAMES, DNSMOS_SECONDS, dnsmos_available, quality_metrics, tile_to
+from ml.train.optim import OptimConfig
 
 log = logging.getLogger(__name__)
-
-DNSMOS_DIR = Path.home() / ".torchmetrics" / "DNSMOS"
-DNSMOS_FILES = ("DNSMOS/model_v8.onnx", "DNSMOS/sig_bak_ovr.onnx")
-DNSMOS_NAMES = ("p808", "sig", "bak", "ovrl")
-DNSMOS_SECONDS = 10  # DNSMOS scores 9.01 s windows every second: tile shorter clips to one window's worth
-
-
-def tile_to(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Repeat ``x`` (..., time) along time to at least ``n`` samples."""
-    return x.repeat(*([1] * (x.dim() - 1)), -(-n // x.shape[-1]))
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """Adam with a linear warm-up, then a cosine decay from ``lr`` to ``min_lr`` at ``decay_steps``."""
-
-    lr: float = 3e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    warmup_steps: int = 1000
-    decay_steps: int = 100_000
-    min_lr: float = 1e-5
-
-    def factor(self, step: int) -> float:
-        """Learning-rate multiplier at optimiser step ``step``."""
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps))
-        floor = self.min_lr / self.lr
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def dnsmos_available() -> bool:
-    """True when DNSMOS's models are installed (``python -m ml setup-metrics``); torchmetrics would download them."""
-    return all((DNSMOS_DIR / name).is_file() for name in DNSMOS_FILES)
-
-
-def quality_metrics() -> MetricCollection:
-    """Reference-based metrics, each averaged over the validation set."""
-    return MetricCollection(
-        {
-            "pesq": PerceptualEvaluationSpeechQuality(SAMPLE_RATE, "wb"),
-            "stoi": ShortTimeObjectiveIntelligibility(SAMPLE_RATE),
-            "si_sdr": ScaleInvariantSignalDistortionRatio(),
-        }
-    )
 
 
 class EnhancementSystem(pl.LightningModule):

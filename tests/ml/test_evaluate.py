@@ -11,10 +11,10 @@ from ml import evaluate as evaluation_module
 from ml.audio import decode_audio
 from ml.cli import main
 from ml.data.synth import rms
-from ml.evaluate import eval_mixtures, evaluate, score
+from ml.evaluate import eval_mixtures, evaluate
 from ml.export import export
+from ml.metrics import dnsmos_available, score
 from ml.registry import Registry
-from ml.train.system import dnsmos_available
 from tests.ml.test_export import tiny_demucs, write_lightning_checkpoint
 from tests.ml.test_mixer import make_tiny_data
 
@@ -106,15 +106,17 @@ def test_dnsmos_is_skipped_with_a_note_when_its_models_are_missing(
     assert "DNSMOS skipped" in result.notes() and "OVRL" not in result.tables()
 
 
-def test_cli_prints_tables_and_plot_without_recording(
+def test_cli_prints_tables_and_writes_plot_and_report(
     tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["evaluate", "--no-baselines", "--model", "noisy", "--count", "2", "--seconds", "1"]
-    plot = tmp_path / "plot.png"
-    assert main([*argv, "--data-dir", str(tiny_data), "--plot", str(plot), "--no-record"]) == 0
+    plot, report = tmp_path / "plot.png", tmp_path / "reports" / "quality.md"
+    assert main([*argv, "--data-dir", str(tiny_data), "--plot", str(plot), "--out", str(report)]) == 0
     out = capsys.readouterr().out
     assert "Overall (2 mixtures)" in out and "Per SNR bucket" in out and "Set `dev`" in out
     assert plot.read_bytes().startswith(b"\x89PNG")
+    written = report.read_text()
+    assert written.startswith("## Denoiser quality (`dev` set)") and "| noisy |" in written and "Set `dev`" in written
 
 
 def test_count_must_be_positive(capsys) -> None:

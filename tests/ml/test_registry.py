@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from tests.ml.test_demucs import published_layout
 
 
 class FileServer:
-    """A local HTTP server: path → (body, headers); counts the requests it answered."""
+    """A local HTTP server: path (without the query) → (body, headers); counts the GET requests it answered."""
 
     def __init__(self) -> None:
         self.files: dict[str, tuple[bytes, dict[str, str]]] = {}
@@ -30,16 +31,24 @@ class FileServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.hits.append(self.path)
-                if self.path not in server.files:
+                self.answer(body=True)
+
+            def do_HEAD(self) -> None:  # the hub client asks for a file's metadata first
+                self.answer(body=False)
+
+            def answer(self, *, body: bool) -> None:
+                path = urlsplit(self.path).path
+                if path not in server.files:
                     self.send_error(404)
                     return
-                body, headers = server.files[self.path]
+                content, headers = server.files[path]
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(content)))
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if body:
+                    self.wfile.write(content)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -101,39 +110,67 @@ def test_unreachable_url_is_a_model_error(tmp_path: Path) -> None:
         Registry(cache_dir=tmp_path, extra=(version,)).resolve(version)
 
 
+def serve_hub_repo(server: FileServer, repo: str, files: dict[str, bytes], *, lfs_sha256: dict[str, str]) -> None:
+    """What the Hugging Face hub answers for ``repo`` at one revision: its info, its file tree (git blob ids,
+    and the sha256 of LFS files, here as given) and its files."""
+    revision = hashlib.sha1(repo.encode()).hexdigest()
+    info = {"id": repo, "sha": revision, "siblings": [{"rfilename": n} for n in files]}
+    server.files[f"/api/models/{repo}/revision/main"] = (json.dumps(info).encode(), {})
+    tree = []
+    for name, body in files.items():
+        blob = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
+        entry: dict[str, object] = {"type": "file", "path": name, "size": len(body), "oid": blob}
+        headers = {"X-Repo-Commit": revision, "ETag": f'"{blob}"'}
+        if name in lfs_sha256:
+            entry["lfs"] = {"oid": lfs_sha256[name], "size": len(body), "pointerSize": 134}
+            headers["X-Linked-Etag"] = f'"{lfs_sha256[name]}"'
+        tree.append(entry)
+        server.files[f"/{repo}/resolve/{revision}/{name}"] = (body, headers)
+    server.files[f"/api/models/{repo}/tree/{revision}"] = (json.dumps(tree).encode(), {})
+
+
 def test_hub_snapshot_through_hf_endpoint(server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hub path of `small` etc.: list the repo's files, fetch the needed ones, check X-Linked-Etag."""
+    """The hub path of `small` etc.: the needed files of the repository, checked against the hub's hashes."""
     files = {
         "config.json": b"{}",
         "model.bin": b"weights" * 1000,
         "tokenizer.json": b"{}",
         "vocabulary.txt": b"a",
     }
-    repo, revision = "Systran/faster-whisper-small", "abc123"
-    info = {"sha": revision, "siblings": [{"rfilename": n} for n in [*files, "README.md"]]}
-    server.files[f"/api/models/{repo}/revision/main"] = (json.dumps(info).encode(), {})
-    for name, body in files.items():
-        etag = {"X-Linked-Etag": f'"{hashlib.sha256(body).hexdigest()}"'} if name == "model.bin" else {}
-        server.files[f"/{repo}/resolve/{revision}/{name}"] = (body, etag)
+    repo = "Systran/faster-whisper-small"
+    serve_hub_repo(
+        server,
+        repo,
+        {**files, "README.md": b"# small"},
+        lfs_sha256={"model.bin": hashlib.sha256(files["model.bin"]).hexdigest()},
+    )
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     registry = Registry(cache_dir=tmp_path)
     path = registry.resolve(registry.get("whisper", "small"))
     assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) == sorted(files)
     assert (path / "model.bin").read_bytes() == files["model.bin"]
     assert not any("README" in hit for hit in server.hits)
+    hits = len(server.hits)
+    assert registry.resolve(registry.get("whisper", "small")) == path and len(server.hits) == hits  # cached
 
 
-def test_hub_file_with_wrong_etag_is_rejected(
+def test_hub_file_with_wrong_checksum_is_rejected(
     server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = "Systran/faster-whisper-medium"
-    info = {"sha": "r1", "siblings": [{"rfilename": "model.bin"}]}
-    server.files[f"/api/models/{repo}/revision/main"] = (json.dumps(info).encode(), {})
-    server.files[f"/{repo}/resolve/r1/model.bin"] = (b"corrupt", {"X-Linked-Etag": '"' + "ab" * 32 + '"'})
+    serve_hub_repo(server, repo, {"model.bin": b"corrupt"}, lfs_sha256={"model.bin": "ab" * 32})
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     registry = Registry(cache_dir=tmp_path)
     with pytest.raises(ModelError, match="checksum"):
         registry.resolve(registry.get("whisper", "medium"))
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_unreachable_hub_is_a_model_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    registry = Registry(cache_dir=tmp_path)
+    with pytest.raises(ModelError, match="cannot download"):
+        registry.resolve(registry.get("whisper", "small"))
 
 
 def test_split_package_is_joined_once(tmp_path: Path) -> None:

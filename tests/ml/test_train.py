@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,12 @@ from ml.checkpoint import load_model, save_checkpoint
 from ml.cli import parse_overrides
 from ml.denoisers import TorchDenoiser
 from ml.export import load_source
+from ml.metrics import dnsmos_available
 from ml.models import ARCHITECTURES, build_model
 from ml.train.losses import EnhancementLoss
+from ml.train.optim import OptimConfig
 from ml.train.run import load_config, train
-from ml.train.system import EnhancementSystem, OptimConfig, dnsmos_available
+from ml.train.system import EnhancementSystem
 from tests.ml.test_mixer import make_tiny_data
 
 CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
@@ -89,15 +92,25 @@ def test_unknown_config_keys_are_refused(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"arch": "demucs", "learning_rate": 0.1}))
     with pytest.raises(ValueError, match="learning_rate"):
         load_config(path)
+    path.write_text(yaml.safe_dump({"arch": "demucs", "lr": 0.1, "mix": {"snr": [0, 5]}}))
+    with pytest.raises(ValueError, match=r"unknown keys lr \(lr belongs under optim:\)"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"arch": "demucs", "mix": {"snr": [0, 5]}}))
+    with pytest.raises(ValueError, match=r"mix\.unknown keys snr|unknown keys snr"):
+        load_config(path)
 
 
-def test_set_overrides_config_keys_and_refuses_unknown_ones() -> None:
-    overrides = parse_overrides(["name=gatewave-v2", "lr=3e-4", "snr_db=[0, 10]", "max_steps=14000"])
+def test_set_overrides_config_keys_and_sections_and_refuses_unknown_ones() -> None:
+    overrides = parse_overrides(["name=gatewave-v2", "optim.lr=3e-4", "mix.snr_db=[0, 10]", "max_steps=14000"])
     cfg = load_config(CONFIGS / "gatewave.yaml", **overrides)
-    assert (cfg.name, cfg.lr, cfg.snr_db, cfg.max_steps) == ("gatewave-v2", 3e-4, (0, 10), 14000)
+    assert (cfg.name, cfg.optim.lr, cfg.mix.snr_db, cfg.max_steps) == ("gatewave-v2", 3e-4, (0, 10), 14000)
+    assert cfg.optim.decay_steps == 8500 and cfg.mix.level_db == (-40, -15)  # the rest of each section stays
     assert cfg.run_dir == Path("runs") / "gatewave-v2"
+    assert load_config(CONFIGS / "gatewave.yaml", optim={"lr": 1e-4}).optim == replace(cfg.optim, lr=1e-4)
     with pytest.raises(ValueError, match="learning_rate"):
-        load_config(CONFIGS / "gatewave.yaml", **parse_overrides(["learning_rate=1"]))
+        load_config(CONFIGS / "gatewave.yaml", **parse_overrides(["optim.learning_rate=1"]))
+    with pytest.raises(ValueError, match="lr belongs under optim"):
+        load_config(CONFIGS / "gatewave.yaml", **parse_overrides(["lr=1"]))
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_overrides(["lr"])
 
@@ -179,8 +192,8 @@ def test_a_new_run_starts_from_exported_weights(shared: Path, tmp_path: Path) ->
         data_dir=str(data),
         dnsmos=False,
         init_from=str(tmp_path / "start.pt"),
-        lr=1e-9,
         max_steps=1,
+        **{"optim.lr": 1e-9},
     )
     last = train(cfg)
     state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
