@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import av
@@ -51,6 +52,21 @@ def decode_audio(
     Raises ``UnsupportedAudio`` for anything FFmpeg cannot read as audio, ``EmptyAudio`` when no samples
     come out, and ``TooLong`` as soon as more than ``max_duration_s`` seconds have been decoded.
     """
+    blocks = list(decode_blocks(source, sample_rate=sample_rate, max_duration_s=max_duration_s, format=format))
+    return np.concatenate(blocks).astype(np.float32, copy=False)
+
+
+def decode_blocks(
+    source: str | Path | bytes,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    max_duration_s: float | None = None,
+    format: str | None = None,
+    block: int = _DECODE_BLOCK,
+) -> Iterator[np.ndarray]:
+    """``decode_audio`` a block at a time (``block`` samples, the last one shorter), so that a long note need not be
+    held in memory; raises what ``decode_audio`` raises, each as soon as it is known (``EmptyAudio`` before any
+    block, ``TooLong`` before a block that would pass the limit is given out)."""
     opened = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes) and not source:
         raise EmptyAudio("the file is empty")
@@ -61,8 +77,17 @@ def decode_audio(
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise UnsupportedAudio("this file is not audio I can read") from exc
     limit = None if max_duration_s is None else int(max_duration_s * sample_rate)
-    blocks: list[np.ndarray] = []
-    total = 0
+    pending: list[np.ndarray] = []
+    held = total = 0
+
+    def gathered() -> np.ndarray:
+        nonlocal held
+        out = np.concatenate(pending).astype(np.float32, copy=False)
+        pending.clear()
+        held = 0
+        np.nan_to_num(out, copy=False)
+        return out
+
     with container:
         if not container.streams.audio:
             raise UnsupportedAudio("this file has no sound track")
@@ -71,26 +96,29 @@ def decode_audio(
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    block = out.to_ndarray().reshape(-1)
-                    blocks.append(block)
-                    total += block.size
+                    samples = out.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    held += samples.size
+                    total += samples.size
                 if limit is not None and total > limit:
                     raise TooLong(total / sample_rate, max_duration_s)  # type: ignore[arg-type]
+                if held >= block:
+                    yield gathered()
             for out in resampler.resample(None):
-                blocks.append(out.to_ndarray().reshape(-1))
+                samples = out.to_ndarray().reshape(-1)
+                pending.append(samples)
+                held += samples.size
+                total += samples.size
         except av.FFmpegError as exc:
             if total == 0:
                 raise UnsupportedAudio("the audio in this file is damaged") from exc
             log.warning("decoding stopped early after %.1f s: %s", total / sample_rate, exc)
-    if not blocks:
+    if total == 0:
         raise EmptyAudio("the file holds no audio")
-    audio = np.concatenate(blocks).astype(np.float32, copy=False)
-    if audio.size == 0:
-        raise EmptyAudio("the file holds no audio")
-    if limit is not None and audio.size > limit:
-        raise TooLong(audio.size / sample_rate, max_duration_s)  # type: ignore[arg-type]
-    np.nan_to_num(audio, copy=False)
-    return audio
+    if limit is not None and total > limit:
+        raise TooLong(total / sample_rate, max_duration_s)  # type: ignore[arg-type]
+    if held:
+        yield gathered()
 
 
 def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -100,11 +128,31 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return soxr.resample(audio, rate_in, rate_out).astype(np.float32, copy=False)
 
 
+def resample_blocks(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int) -> Iterator[np.ndarray]:
+    """``resample`` on a note given a block at a time (soxr's streaming form; the same filter)."""
+    if rate_in == rate_out:
+        yield from blocks
+        return
+    stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
+    for block in blocks:
+        out = stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+        if out.size:
+            yield out
+    yield stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+
+
 def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE) -> bytes:
     """Encode mono float32 audio as an OGG/Opus voice note (48 kHz mono), as Telegram's sendVoice wants.
 
     Resamples and encodes a second at a time, so memory does not grow with the note's length.
     """
+    return encode_voice_blocks([audio], sample_rate=sample_rate, bitrate=bitrate)
+
+
+def encode_voice_blocks(
+    blocks: Iterable[np.ndarray], *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE
+) -> bytes:
+    """``encode_voice`` on a note given a block at a time (any sizes): only the OGG bytes are kept."""
     upsample = None
     if sample_rate != VOICE_SAMPLE_RATE:
         upsample = soxr.ResampleStream(sample_rate, VOICE_SAMPLE_RATE, 1, dtype="float32")
@@ -114,18 +162,28 @@ def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: 
         stream = container.add_stream("libopus", rate=VOICE_SAMPLE_RATE, layout="mono")
         stream.bit_rate = bitrate
         stream.options = {"application": "voip"}
-        for start in range(0, max(audio.size, 1), sample_rate):
-            block = np.clip(audio[start : start + sample_rate], -1.0, 1.0).astype(np.float32, copy=False)
-            last = start + sample_rate >= audio.size
+
+        def encode(block: np.ndarray, last: bool) -> None:
+            nonlocal pts
+            block = np.clip(block, -1.0, 1.0).astype(np.float32, copy=False)
             pcm = block if upsample is None else upsample.resample_chunk(block, last=last)
             if pcm.size == 0:
-                continue
+                return
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="flt", layout="mono")
             frame.sample_rate = VOICE_SAMPLE_RATE
             frame.pts = pts
             pts += pcm.size
             for packet in stream.encode(frame):
                 container.mux(packet)
+
+        held = np.zeros(0, dtype=np.float32)  # less than a second, waiting for the rest of its second
+        for audio in blocks:
+            held = np.concatenate([held, audio]) if held.size else audio
+            whole = held.size // sample_rate * sample_rate
+            for start in range(0, whole, sample_rate):
+                encode(held[start : start + sample_rate], last=False)
+            held = held[whole:]
+        encode(held, last=True)
         for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()

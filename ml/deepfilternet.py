@@ -14,7 +14,7 @@ the recurrent layers are warm where its output starts, and the normalisation sta
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -189,36 +189,88 @@ class DeepFilterNet3:
         progress: Callable[[float], None] | None = None,
     ) -> np.ndarray:
         """Enhance ``audio`` (48 kHz mono float32); ``limit_db`` caps the attenuation (None: no cap)."""
-        limit = 0.0 if limit_db is None else float(10.0 ** (-abs(limit_db) / 20.0))
-        total = -(-audio.size // HOP) + CONV_LOOKAHEAD + 1  # hops, with zeros to flush the look-ahead
-        padded = np.zeros(total * HOP, dtype=np.float32)
-        padded[: audio.size] = audio
-        features = Features(self.widths)
-        previous_hop = np.zeros(HOP, dtype=np.float32)
-        past = np.zeros((DF_ORDER - 1, FFT // 2 + 1), dtype=np.complex64)  # noisy frames before the block
-        context_erb = np.zeros((1, 1, 0, NB_ERB), dtype=np.float32)
-        context_spec = np.zeros((1, 2, 0, NB_DF), dtype=np.float32)
-        memory = np.zeros(HOP, dtype=np.float32)
-        out = np.zeros(padded.size, dtype=np.float32)
+        step = BLOCK_FRAMES * HOP
+        pieces = (audio[start : start + step] for start in range(0, audio.size, step))
+        out = np.empty(audio.size, dtype=np.float32)
         written = 0
-        for start in range(0, total, BLOCK_FRAMES):
-            hops = padded[start * HOP : (start + BLOCK_FRAMES) * HOP]
-            spec = self.stft.analysis(hops, previous_hop)
-            previous_hop = hops[-HOP:]
-            feat_erb, feat_spec = features(spec)
-            warm = context_erb.shape[2]
-            gains, coefs = self.gains_and_coefs(
-                np.concatenate([context_erb, feat_erb], axis=2), np.concatenate([context_spec, feat_spec], axis=2)
-            )
-            frames = np.concatenate([past, spec])
-            enhanced = self.enhance_spec(frames, gains[warm:], coefs[warm:], limit)
-            if start == 0:  # the first outputs belong to frames before the note
-                enhanced = enhanced[CONV_LOOKAHEAD:]
-            pcm, memory = self.stft.synthesis(enhanced, memory)
-            out[written : written + pcm.size] = pcm
-            written += pcm.size
-            past = frames[-(DF_ORDER - 1) :]
-            context_erb, context_spec = feat_erb[:, :, -CONTEXT_FRAMES:], feat_spec[:, :, -CONTEXT_FRAMES:]
-            if progress is not None:
-                progress(min(1.0, (start + BLOCK_FRAMES) / total))
-        return out[HOP : HOP + audio.size]  # output hop t is the input's hop t - 1 (the STFT's delay)
+        for block in self.stream(pieces, limit_db=limit_db, total=audio.size, progress=progress):
+            out[written : written + block.size] = block
+            written += block.size
+        return out
+
+    def stream(
+        self,
+        audio: Iterable[np.ndarray],
+        *,
+        limit_db: float | None = None,
+        total: int | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """``__call__`` on a note given a block at a time (any sizes): the enhanced note a block at a time, the same
+        samples as ``__call__`` gives, as many as went in. ``total`` (samples, when known) is for ``progress``."""
+        limit = 0.0 if limit_db is None else float(10.0 ** (-abs(limit_db) / 20.0))
+        step = BLOCK_FRAMES * HOP
+        features = Features(self.widths)
+        state = _BlockState()
+        held: list[np.ndarray] = []
+        count = seen = given = 0
+        skip = HOP  # output hop t is the input's hop t - 1 (the STFT's delay)
+
+        def emit(pcm: np.ndarray) -> np.ndarray:
+            nonlocal skip, given
+            pcm, skip = pcm[skip:], 0
+            pcm = pcm[: max(0, seen - given)]
+            given += pcm.size
+            return pcm
+
+        for piece in audio:
+            held.append(np.asarray(piece, dtype=np.float32))
+            count += piece.size
+            seen += piece.size
+            while count >= step:
+                joined = np.concatenate(held)
+                held, count = [joined[step:]], joined.size - step
+                yield emit(self._block(joined[:step], features, state, limit))
+                if progress is not None and total:
+                    progress(min(1.0, given / total))
+        # the rest, with zeros to flush the look-ahead: as many hops as ``__call__`` always ran
+        rest = np.concatenate(held) if held else np.zeros(0, dtype=np.float32)
+        hops = -(-seen // HOP) + CONV_LOOKAHEAD + 1 - (seen - rest.size) // HOP
+        padded = np.zeros(hops * HOP, dtype=np.float32)
+        padded[: rest.size] = rest
+        for start in range(0, padded.size, step):
+            yield emit(self._block(padded[start : start + step], features, state, limit))
+        if progress is not None:
+            progress(1.0)
+
+    def _block(self, hops: np.ndarray, features: Features, state: _BlockState, limit: float) -> np.ndarray:
+        """Enhanced audio of one block of hops, carrying the STFT, normalisation and network context along."""
+        spec = self.stft.analysis(hops, state.previous_hop)
+        state.previous_hop = hops[-HOP:]
+        feat_erb, feat_spec = features(spec)
+        warm = state.context_erb.shape[2]
+        gains, coefs = self.gains_and_coefs(
+            np.concatenate([state.context_erb, feat_erb], axis=2),
+            np.concatenate([state.context_spec, feat_spec], axis=2),
+        )
+        frames = np.concatenate([state.past, spec])
+        enhanced = self.enhance_spec(frames, gains[warm:], coefs[warm:], limit)
+        if state.first:  # the first outputs belong to frames before the note
+            enhanced = enhanced[CONV_LOOKAHEAD:]
+            state.first = False
+        pcm, state.memory = self.stft.synthesis(enhanced, state.memory)
+        state.past = frames[-(DF_ORDER - 1) :]
+        state.context_erb, state.context_spec = feat_erb[:, :, -CONTEXT_FRAMES:], feat_spec[:, :, -CONTEXT_FRAMES:]
+        return pcm
+
+
+class _BlockState:
+    """What one block hands the next in ``DeepFilterNet3.stream``."""
+
+    def __init__(self) -> None:
+        self.first = True
+        self.previous_hop = np.zeros(HOP, dtype=np.float32)
+        self.past = np.zeros((DF_ORDER - 1, FFT // 2 + 1), dtype=np.complex64)  # noisy frames before the block
+        self.context_erb = np.zeros((1, 1, 0, NB_ERB), dtype=np.float32)
+        self.context_spec = np.zeros((1, 2, 0, NB_DF), dtype=np.float32)
+        self.memory = np.zeros(HOP, dtype=np.float32)

@@ -9,7 +9,7 @@ back in, which leaves the noise at most ``limit_db`` below where it was.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, resample
+from ml.spool import Signal, blocks
 
 Progress = Callable[[float], None]
 Strength = Literal["off", "gentle", "strong"]
@@ -27,6 +28,11 @@ STRENGTHS: tuple[str, ...] = ("off", "gentle", "strong")
 # and on held-back mixtures it raised PESQ and SI-SDR over no limit at a DNSMOS cost (issue 12's table).
 # "strong" is no limit: every denoiser at its full strength.
 STRENGTH_LIMIT_DB: dict[str, float | None] = {"gentle": 20.0, "strong": None}
+# A denoiser that cannot stream runs on a long note in pieces this long, each with this much of the note either
+# side (its output there is dropped), joined by cross-fades this long (``enhance_stream``).
+CHUNK_S = 300.0
+CHUNK_MARGIN_S = 5.0
+CHUNK_FADE_S = 1.0
 
 
 class Denoiser(Protocol):
@@ -79,6 +85,36 @@ def _fit(audio: np.ndarray, size: int) -> np.ndarray:
     return np.pad(audio, (0, size - audio.size))
 
 
+def enhance_stream(denoiser: Denoiser, audio: Signal, *, limit_db: float | None = None) -> Iterator[np.ndarray]:
+    """``enhance`` on a long note read from ``audio`` (a spool), given back a block at a time, so that neither the
+    note nor its cleaned copy is ever held whole.
+
+    A denoiser at the note's rate with a ``stream`` method (DeepFilterNet3, RNNoise, PassThrough) runs over the
+    note's blocks and gives the same samples ``enhance`` would. Any other (the 16-kHz networks, which ``enhance``
+    resamples around) runs on ``CHUNK_S`` pieces, each with ``CHUNK_MARGIN_S`` of the note on either side, joined
+    by ``CHUNK_FADE_S`` cross-fades: a note of one piece comes out exactly as from ``enhance``."""
+    rate, size = audio.rate, audio.size
+    stream = getattr(denoiser, "stream", None)
+    if denoiser.sample_rate == rate and stream is not None:
+        yield from stream(blocks(audio), limit_db=limit_db, total=size)
+        return
+    chunk, margin, half = int(CHUNK_S * rate), int(CHUNK_MARGIN_S * rate), int(CHUNK_FADE_S * rate) // 2
+    if size <= chunk + margin:
+        yield enhance(denoiser, audio.read(0, size), rate, limit_db=limit_db)
+        return
+    tail: np.ndarray | None = None  # the previous piece's output over the cross-fade
+    for start in range(0, size, chunk):
+        end = min(size, start + chunk)
+        low, high = max(0, start - margin), min(size, end + margin)
+        out = enhance(denoiser, audio.read(low, high), rate, limit_db=limit_db)
+        piece = out[(start - half if start else 0) - low : (end - half if end < size else size) - low].copy()
+        if tail is not None:
+            fade = np.linspace(0.0, 1.0, tail.size, dtype=np.float32)
+            piece[: tail.size] = tail * (1.0 - fade) + piece[: tail.size] * fade
+        tail = out[end - half - low : end + half - low].copy() if end < size else None
+        yield piece
+
+
 class PassThrough:
     """The ``none`` version: audio goes through untouched, at any rate."""
 
@@ -91,6 +127,9 @@ class PassThrough:
         self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
     ) -> np.ndarray:
         return audio
+
+    def stream(self, audio: Iterable[np.ndarray], **_: object) -> Iterator[np.ndarray]:
+        yield from audio
 
 
 class DeepFilterNet3Denoiser:
@@ -108,6 +147,12 @@ class DeepFilterNet3Denoiser:
         self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
     ) -> np.ndarray:
         return self.model(audio, limit_db=limit_db, progress=progress)
+
+    def stream(
+        self, audio: Iterable[np.ndarray], *, limit_db: float | None = None, total: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """The cleaned note a block at a time, the same samples as a call gives (``DeepFilterNet3.stream``)."""
+        return self.model.stream(audio, limit_db=limit_db, total=total)
 
 
 class RNNoiseDenoiser:
@@ -129,26 +174,57 @@ class RNNoiseDenoiser:
     def __call__(
         self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
     ) -> np.ndarray:
-        out = np.zeros(audio.size + self._delay, dtype=np.float32)
-        pointer = ctypes.POINTER(ctypes.c_float)
+        out = np.empty(audio.size, dtype=np.float32)
+        written = 0
+        pieces = (audio[start : start + self.BLOCK] for start in range(0, audio.size, self.BLOCK))
+        for block in self.stream(pieces, limit_db=limit_db):
+            out[written : written + block.size] = block
+            written += block.size
+            if progress is not None:
+                progress(min(1.0, written / max(1, audio.size)))
+        return out
+
+    def stream(
+        self, audio: Iterable[np.ndarray], *, limit_db: float | None = None, total: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """The cleaned note a block at a time (as many samples as went in), a second of frames at a time."""
         state = self._lib.rnnoise_create(None)
-        total = out.size
+        pending = dry = wet = np.zeros(0, dtype=np.float32)
+        drop = self._delay  # output lags input by two frames
+
+        def run(x: np.ndarray) -> None:
+            nonlocal wet, drop
+            frames = np.ascontiguousarray((x * 32767.0).reshape(-1, self._frame), dtype=np.float32)
+            pointer = ctypes.POINTER(ctypes.c_float)
+            for row in frames:
+                ptr = row.ctypes.data_as(pointer)
+                self._lib.rnnoise_process_frame(state, ptr, ptr)
+            out = frames.reshape(-1) / 32767.0
+            cut = min(drop, out.size)
+            drop -= cut
+            wet = np.concatenate([wet, out[cut:]])
+
+        def ready() -> np.ndarray:
+            nonlocal wet, dry
+            k = min(wet.size, dry.size)
+            done = with_floor(dry[:k], wet[:k], limit_db)
+            wet, dry = wet[k:], dry[k:]
+            return done
+
         try:
-            for start in range(0, total, self.BLOCK):
-                block = np.zeros(min(self.BLOCK, total - start), dtype=np.float32)
-                piece = audio[start : start + block.size]
-                block[: piece.size] = piece
-                frames = np.pad(block, (0, (-block.size) % self._frame)) * 32767.0
-                frames = np.ascontiguousarray(frames.reshape(-1, self._frame), dtype=np.float32)
-                for row in frames:
-                    ptr = row.ctypes.data_as(pointer)
-                    self._lib.rnnoise_process_frame(state, ptr, ptr)
-                out[start : start + block.size] = frames.reshape(-1)[: block.size] / 32767.0
-                if progress is not None:
-                    progress(min(1.0, (start + self.BLOCK) / total))
+            for piece in audio:
+                dry = np.concatenate([dry, piece]).astype(np.float32, copy=False)
+                pending = np.concatenate([pending, piece]).astype(np.float32, copy=False)
+                whole = pending.size // self.BLOCK * self.BLOCK
+                if whole:
+                    run(pending[:whole])
+                    pending = pending[whole:]
+                    yield ready()
+            tail = np.concatenate([pending, np.zeros(self._delay, dtype=np.float32)])
+            run(np.pad(tail, (0, (-tail.size) % self._frame)))
+            yield ready()
         finally:
             self._lib.rnnoise_destroy(state)
-        return with_floor(audio, out[self._delay :], limit_db)
 
 
 class TorchDenoiser:

@@ -5,16 +5,28 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import soxr
 
-from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, resample
-from ml.denoisers import STRENGTHS, Denoiser, Strength, enhance, limit_db_for
+from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_blocks, encode_voice_blocks, resample_blocks
+from ml.denoisers import STRENGTHS, Denoiser, Strength, enhance_stream, limit_db_for
 from ml.errors import NoSpeech
-from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, gain_db_to, normalize_voice
+from ml.loudness import (
+    TRUE_PEAK_DBTP,
+    WORKING_LUFS,
+    LoudnessMeter,
+    PeakMeter,
+    gain_for,
+    integrated_lufs,
+    limited_blocks,
+    normalizing_gain,
+)
+from ml.spool import Mixed, Scaled, Signal, Spool, as_signal, blocks, workspace
 from ml.transcriber import Transcriber, Transcript
 from ml.vad import has_speech
 
@@ -96,7 +108,11 @@ class Pipeline:
         options: PipelineOptions = PipelineOptions(),
         on_stage: StageCallback | None = None,
     ) -> PipelineResult:
-        """Process one note. Raises ``ml.errors.AudioError`` subclasses on bad input."""
+        """Process one note. Raises ``ml.errors.AudioError`` subclasses on bad input.
+
+        The note streams through: its signals (decoded at 48 kHz, cleaned, and both at 16 kHz for Whisper) go to
+        spools in a private temporary directory, removed when the note is done or fails, and every stage reads
+        them a block or a Whisper window at a time, so memory stays flat however long the note."""
         timings: dict[str, float] = {}
 
         def stage(name: str) -> float:
@@ -104,39 +120,56 @@ class Pipeline:
                 on_stage(name)
             return time.perf_counter()
 
-        started = stage("decoding")
-        audio = decode_audio(source, sample_rate=FULL_BAND_RATE, max_duration_s=options.max_duration_s)
-        # every model hears the note at one working level: a quiet note is not a silent one
-        gain, input_lufs = gain_db_to(audio, FULL_BAND_RATE, WORKING_LUFS, TRUE_PEAK_DBTP)  # see working_gain
-        if not math.isfinite(input_lufs):  # digital silence; anything else is judged by voice activity below
-            raise NoSpeech("no speech found: the note is silent")
-        audio *= np.float32(10.0 ** (gain / 20.0))
-        speech = resample(audio, FULL_BAND_RATE, SAMPLE_RATE)  # what Whisper hears of the untouched note
-        timings["decode"] = (time.perf_counter() - started) * 1000
+        with workspace() as directory, ExitStack() as spools:
 
-        started = stage("denoising")
-        if options.denoise:
-            limit_db = limit_db_for(options.strength)
-            clean = enhance(self.denoiser, audio, FULL_BAND_RATE, limit_db=limit_db)
-            clean_speech = resample(clean, FULL_BAND_RATE, SAMPLE_RATE)
-        else:
-            clean, clean_speech = audio, speech
-        duration_s = audio.size / FULL_BAND_RATE
-        del audio  # the untouched note is kept at 16 kHz only from here on (a long note's 48 kHz copy is large)
-        timings["denoise"] = (time.perf_counter() - started) * 1000
+            def spool(rate: int) -> Spool:
+                return spools.enter_context(Spool(rate, directory))
 
-        started = stage("transcribing")
-        if not (has_speech(speech) or has_speech(clean_speech)):
-            raise NoSpeech("no speech found in this note")
-        transcript, heard = transcribe_with_strategy(self.transcriber, speech, clean_speech, options)
-        timings["transcribe"] = (time.perf_counter() - started) * 1000
-        if not transcript.text:
-            raise NoSpeech("no speech found in this note")
+            started = stage("decoding")
+            note, loudness, peak = spool(FULL_BAND_RATE), LoudnessMeter(FULL_BAND_RATE), PeakMeter(FULL_BAND_RATE)
+            for block in decode_blocks(source, sample_rate=FULL_BAND_RATE, max_duration_s=options.max_duration_s):
+                note.append(block)
+                loudness.add(block)
+                peak.add(block)
+            # every model hears the note at one working level: a quiet note is not a silent one
+            input_lufs = loudness.lufs(below_gate=True)
+            if not math.isfinite(input_lufs):  # digital silence; anything else is judged by voice activity below
+                raise NoSpeech("no speech found: the note is silent")
+            gain = gain_for(input_lufs, peak.dbtp(), WORKING_LUFS, TRUE_PEAK_DBTP)  # see working_gain
+            audio = Scaled(note, 10.0 ** (gain / 20.0))
+            # what Whisper hears of the untouched note
+            speech = spool(SAMPLE_RATE).extend(resample_blocks(blocks(audio), FULL_BAND_RATE, SAMPLE_RATE))
+            timings["decode"] = (time.perf_counter() - started) * 1000
 
-        started = stage("encoding")
-        normalized, output_lufs = normalize_voice(clean, FULL_BAND_RATE)
-        voice = encode_voice(normalized, sample_rate=FULL_BAND_RATE)
-        timings["encode"] = (time.perf_counter() - started) * 1000
+            started = stage("denoising")
+            clean: Signal = audio
+            clean_speech: Signal = speech
+            if options.denoise:
+                clean, cleaned = spool(FULL_BAND_RATE), spool(SAMPLE_RATE)
+                output = LoudnessMeter(FULL_BAND_RATE)
+                down = soxr.ResampleStream(FULL_BAND_RATE, SAMPLE_RATE, 1, dtype="float32")
+                for block in enhance_stream(self.denoiser, audio, limit_db=limit_db_for(options.strength)):
+                    clean.append(block)
+                    output.add(block)
+                    cleaned.append(down.resample_chunk(block))
+                cleaned.append(down.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+                clean_lufs, clean_speech = output.lufs(below_gate=True), cleaned
+            else:
+                clean_lufs = integrated_lufs(clean, FULL_BAND_RATE, below_gate=True)
+            duration_s = note.size / FULL_BAND_RATE
+            timings["denoise"] = (time.perf_counter() - started) * 1000
+
+            started = stage("transcribing")
+            if not (has_speech(speech) or has_speech(clean_speech)):
+                raise NoSpeech("no speech found in this note")
+            transcript, heard = transcribe_with_strategy(self.transcriber, speech, clean_speech, options)
+            timings["transcribe"] = (time.perf_counter() - started) * 1000
+            if not transcript.text:
+                raise NoSpeech("no speech found in this note")
+
+            started = stage("encoding")
+            voice, output_lufs = encode_normalized(clean, clean_lufs)
+            timings["encode"] = (time.perf_counter() - started) * 1000
         return PipelineResult(
             voice_ogg=voice,
             transcript=transcript,
@@ -152,15 +185,31 @@ class Pipeline:
         )
 
 
-def level_range_db(audio: np.ndarray) -> float:
+def encode_normalized(clean: Signal, loudness: float) -> tuple[bytes, float]:
+    """(the voice note, its loudness): ``normalize_voice`` then ``encode_voice`` on a note measured at ``loudness``,
+    streamed from ``clean`` (each normalising pass, then the encoder, reads it a block at a time)."""
+    if not math.isfinite(loudness):
+        return encode_voice_blocks(blocks(clean), sample_rate=clean.rate), loudness
+    gain, reached = normalizing_gain(clean, loudness)
+    return encode_voice_blocks(limited_blocks(clean, gain_db=gain), sample_rate=clean.rate), reached
+
+
+def level_range_db(audio: np.ndarray | Signal) -> float:
     """How far a note's loud 20-ms frames stand above its quiet ones (95th over 10th percentile of frame energy,
-    in dB): speech over the noise floor, an SNR proxy that needs no denoiser (it reads high by about 8 dB)."""
+    in dB): speech over the noise floor, an SNR proxy that needs no denoiser (it reads high by about 8 dB).
+    ``audio`` (16 kHz) may be a spool: it is read a block at a time, and one number per frame kept."""
+    audio = as_signal(audio, SAMPLE_RATE)
     frames = audio.size // FRAME
     if frames < 10:
         return float("inf")
-    energy = np.mean(np.square(audio[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1)
-    levels = 10.0 * np.log10(energy + 1e-10)
-    return float(np.percentile(levels, 95) - np.percentile(levels, 10))
+    levels = []
+    step = FRAME * 1500  # 30 s
+    for start in range(0, frames * FRAME, step):
+        block = audio.read(start, min(start + step, frames * FRAME))
+        energy = np.mean(np.square(block.reshape(-1, FRAME), dtype=np.float64), axis=1)
+        levels.append(10.0 * np.log10(energy + 1e-10))
+    level = np.concatenate(levels)
+    return float(np.percentile(level, 95) - np.percentile(level, 10))
 
 
 def mixed(audio: np.ndarray, clean: np.ndarray, ratio: float) -> np.ndarray:
@@ -168,7 +217,7 @@ def mixed(audio: np.ndarray, clean: np.ndarray, ratio: float) -> np.ndarray:
     return ((1 - ratio) * clean + ratio * audio).astype(np.float32)
 
 
-def auto_hears(audio: np.ndarray) -> str:
+def auto_hears(audio: np.ndarray | Signal) -> str:
     """What the ``auto`` strategy lets Whisper hear: ``mix`` for a noisy note, ``original`` for a clear one."""
     return "mix" if level_range_db(audio) < AUTO_MIX_BELOW_DB else "original"
 
@@ -181,16 +230,17 @@ def surer(original: Transcript, denoised: Transcript) -> tuple[Transcript, str]:
 
 
 def transcribe_with_strategy(
-    transcriber: Transcriber, audio: np.ndarray, clean: np.ndarray, options: PipelineOptions
+    transcriber: Transcriber, audio: np.ndarray | Signal, clean: np.ndarray | Signal, options: PipelineOptions
 ) -> tuple[Transcript, str]:
     """Transcribe what ``options.strategy`` says Whisper should hear; returns (transcript, what it heard).
 
     ``original``: the untouched note; ``denoised``: the cleaned one; ``mix``: the cleaned one with part of
-    the original added back; ``best``: both, keeping the one Whisper is more confident in (mean log-prob);
-    ``auto``: ``mix`` when the note is noisy (level range under ``AUTO_MIX_BELOW_DB``), else ``original``.
+    the original added back (made a window at a time as Whisper reads it); ``best``: both, keeping the one
+    Whisper is more confident in (mean log-prob); ``auto``: ``mix`` when the note is noisy (level range under
+    ``AUTO_MIX_BELOW_DB``), else ``original``.
     """
 
-    def run(x: np.ndarray) -> Transcript:
+    def run(x: np.ndarray | Signal) -> Transcript:
         return transcriber.transcribe(
             x, language=options.language, hint=options.language_hint, beam_size=options.beam_size, vad=options.vad
         )
@@ -203,5 +253,7 @@ def transcribe_with_strategy(
     if strategy == "denoised":
         return run(clean), "denoised"
     if strategy == "mix":
-        return run(mixed(audio, clean, options.mix_ratio)), "mix"
+        if isinstance(audio, np.ndarray) and isinstance(clean, np.ndarray):
+            return run(mixed(audio, clean, options.mix_ratio)), "mix"
+        return run(Mixed(as_signal(audio, SAMPLE_RATE), as_signal(clean, SAMPLE_RATE), options.mix_ratio)), "mix"
     return surer(run(audio), run(clean))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.spool import Signal, as_signal
+
 log = logging.getLogger(__name__)
 
 # A user's language overrides Whisper's guess when Whisper is less sure than this.
@@ -21,13 +23,15 @@ FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _CUT_SEARCH_S = 20  # look for the quietest 100 ms in the window's last seconds
 
 
-def windows(audio: np.ndarray, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
-    """(start, end) sample ranges of at most ``window_s`` seconds covering ``audio``, cut where it is quietest."""
+def windows(audio: np.ndarray | Signal, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of at most ``window_s`` seconds covering ``audio`` (an array or a spool at 16 kHz),
+    cut where it is quietest."""
+    audio = as_signal(audio, SAMPLE_RATE)
     size, window, frame = audio.size, int(window_s * SAMPLE_RATE), SAMPLE_RATE // 10
     bounds, start = [], 0
     while size - start > window:
         search = start + window - min(_CUT_SEARCH_S * SAMPLE_RATE, window // 3)
-        region = audio[search : start + window]
+        region = audio.read(search, start + window)
         energy = np.square(region[: region.size // frame * frame].reshape(-1, frame)).mean(axis=1)
         cut = search + int(np.argmin(energy)) * frame + frame // 2
         bounds.append((start, cut))
@@ -85,7 +89,7 @@ class Transcriber:
         return bool(self.model.model.is_multilingual)
 
     def choose_language(
-        self, audio: np.ndarray, language: str | None, hint: str | None, *, vad: bool = False
+        self, audio: np.ndarray | Signal, language: str | None, hint: str | None, *, vad: bool = False
     ) -> str | None:
         """Fixed language wins; otherwise Whisper detects (on the speech only when ``vad``), and a user's hint
         overrules a shaky guess."""
@@ -95,7 +99,8 @@ class Transcriber:
             return language
         if not hint:
             return None
-        detected, probability, _ = self.model.detect_language(audio=audio[: 30 * 16_000], vad_filter=vad)
+        first = as_signal(audio, SAMPLE_RATE).read(0, 30 * SAMPLE_RATE)
+        detected, probability, _ = self.model.detect_language(audio=first, vad_filter=vad)
         if detected != hint and probability < HINT_CONFIDENCE:
             log.info("language: detected %s (p=%.2f), using the user's %s", detected, probability, hint)
             return hint
@@ -103,7 +108,7 @@ class Transcriber:
 
     def transcribe(
         self,
-        audio: np.ndarray,
+        audio: np.ndarray | Signal,
         *,
         language: str | None = None,
         hint: str | None = None,
@@ -111,18 +116,20 @@ class Transcriber:
         vad: bool = False,
         fallback: bool = True,
     ) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio; ``fallback=False`` decodes at temperature 0 only.
+        """Transcribe 16 kHz mono float32 audio (an array, or a ``Signal`` such as a spool, read a window at a
+        time); ``fallback=False`` decodes at temperature 0 only.
 
         A note longer than ``WINDOW_S`` is transcribed a window at a time (``windows``: cut in its quietest 100 ms
         near each boundary), in the language chosen once for the whole note, with each window's timestamps moved
         to where the window starts: faster-whisper computes its features for the whole input it is given, so
         memory stays that of one window however long the note."""
+        audio = as_signal(audio, SAMPLE_RATE)
         chosen = self.choose_language(audio, language, hint, vad=vad)
         found: list[Segment] = []
         detected: tuple[str, float] | None = None
         for start, end in windows(audio, WINDOW_S):
             segments, info = self.model.transcribe(
-                audio[start:end],
+                audio.read(start, end),
                 language=chosen,
                 beam_size=beam_size,
                 vad_filter=vad,

@@ -64,6 +64,14 @@ def test_blocks_join_without_a_seam(model: dfn.DeepFilterNet3, note: np.ndarray,
     assert difference_db < -18, difference_db
 
 
+@pytest.mark.parametrize("size", [7_777, 480_000, 2_000_000])
+def test_a_stream_of_blocks_gives_the_same_samples(model: dfn.DeepFilterNet3, note: np.ndarray, size: int) -> None:
+    whole = model(note, limit_db=20.0)
+    pieces = [note[i : i + size] for i in range(0, note.size, size)]
+    streamed = list(model.stream(pieces, limit_db=20.0))
+    np.testing.assert_array_equal(np.concatenate(streamed), whole)
+
+
 def test_cleans_real_noise_and_gentle_keeps_some(shared) -> None:
     clean16, _ = dev_speech(8.0)
     clean = resample(clean16, 16_000, FULL_BAND_RATE)

@@ -13,6 +13,7 @@ from ml.loader import ModelCache
 from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, gain_db_to
 from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_range_db
 from ml.registry import Registry
+from ml.spool import Signal, read_all
 from ml.transcriber import Transcriber, Transcript
 from ml.wer import wer
 from testkit.speech import dev_speech, noisy_speech
@@ -24,8 +25,8 @@ class Listening:
     def __init__(self, transcriber: Transcriber) -> None:
         self.transcriber, self.version, self.heard = transcriber, transcriber.version, []
 
-    def transcribe(self, audio: np.ndarray, **options: Any) -> Transcript:
-        self.heard.append(audio.copy())
+    def transcribe(self, audio: np.ndarray | Signal, **options: Any) -> Transcript:
+        self.heard.append(read_all(audio).copy())  # the pipeline gives a spool, read a window at a time
         return self.transcriber.transcribe(audio, **options)
 
 
