@@ -18,6 +18,9 @@ from typing import Any
 from aiohttp import web
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Voice Bot", "username": "voice_test_bot"}
+# Message ids never repeat within a process, across servers too: a job's queue id is derived from its chat and
+# message, so a late handler of one test must not queue a note under an id that the next test's note will use.
+_MESSAGE_IDS = itertools.count(1000)
 
 
 @dataclass
@@ -46,7 +49,7 @@ class FakeTelegram:
         self.failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
-        self._message_ids = itertools.count(1000)
+        self._message_ids = _MESSAGE_IDS
         self._file_ids = itertools.count(1)
         self._new_update = asyncio.Event()
         self._changed = asyncio.Condition()
