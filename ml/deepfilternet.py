@@ -9,6 +9,8 @@ filter (2 frames of look-ahead) on the lowest 96 bins, and a 2-frame convolution
 The official runtime feeds the graphs one 10-ms frame at a time; here they take many frames per call (RTF about
 3× lower on this CPU). A long note goes through in blocks: each block is preceded by a few seconds already seen, so
 the recurrent layers are warm where its output starts, and the normalisation states run over the whole note.
+``DeepFilterNet3.stream`` takes the note a block at a time and gives the same samples back a block at a time, so
+the pipeline can clean a note of hours from one spool into another.
 """
 
 from __future__ import annotations
