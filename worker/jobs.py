@@ -221,7 +221,8 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
         )
         async with state.session() as session:
             await update_job(
-                session, job.id, status=JobStatus.done, transcript=previous.transcript, language=previous.language,
+                session, job.id, status=JobStatus.done, transcript=previous.transcript, segments=previous.segments,
+                language=previous.language,
                 duration_s=previous.duration_s, timings_ms={}, reused_job_id=previous.id,
                 result_voice_file_id=file_id or previous.result_voice_file_id,
             )  # fmt: skip
@@ -250,6 +251,7 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
             job.id,
             status=JobStatus.done,
             transcript=result.transcript.text,
+            segments=segments_record(result),
             language=result.transcript.language,
             duration_s=result.duration_s,
             timings_ms={"download": round(download_ms, 1), **{k: round(v, 1) for k, v in result.timings_ms.items()},
@@ -260,6 +262,11 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
         )  # fmt: skip
     await replier.status("done", duration=result.duration_s, seconds=total_s)
     return "done"
+
+
+def segments_record(result: PipelineResult) -> list[dict[str, Any]]:
+    """What a job keeps of Whisper's segments: times (s, to the millisecond) and text, for subtitles."""
+    return [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text} for s in result.transcript.segments]
 
 
 def _sent(state: WorkerState, job: Job) -> Callable[[int], Awaitable[None]]:

@@ -79,6 +79,8 @@ class Job(Base):
     whisper_version: Mapped[str | None] = mapped_column(String(256))
     timings_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     transcript: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # Whisper's: start, end (s), text
+    source: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")  # or "web"
     language: Mapped[str | None] = mapped_column(String(8))
     result_voice_file_id: Mapped[str | None] = mapped_column(String(256))
     reused_job_id: Mapped[int | None] = mapped_column(Integer)

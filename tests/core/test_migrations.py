@@ -54,3 +54,21 @@ def test_db_upgrade_from_the_installed_wheel(installed: Path, tmp_path: Path) ->
 
     tables = {row[0] for row in sqlite3.connect(database).execute("select name from sqlite_master")}
     assert {"users", "jobs", "model_settings", "audit_log", "alembic_version"} <= tables
+
+
+def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None:
+    """Every column the models add has its migration: head on a new database matches the models exactly."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from core.db.migrate import upgrade
+    from core.db.models import Base
+
+    path = tmp_path / "schema.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []

@@ -84,6 +84,10 @@ async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) 
     assert job.denoiser_version == DEFAULT_DENOISER and job.whisper_version == "base"
     assert {"download", "decode", "denoise", "transcribe", "encode", "total"} <= set(job.timings_ms or {})
     assert job.language == "en"
+    assert job.source == "telegram"
+    segments = job.segments or []
+    assert segments and " ".join(s["text"] for s in segments) == job.transcript
+    assert all(0 <= s["start"] < s["end"] <= job.duration_s + 0.5 for s in segments)
 
 
 async def test_admin_switches_whisper_and_next_job_uses_it(stack: Stack) -> None:
