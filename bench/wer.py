@@ -73,7 +73,7 @@ def main() -> None:
             for (noisy, _, _), original in zip(items, originals, strict=True):
                 cleaned = enhance(denoiser, noisy, SAMPLE_RATE)
                 # each strategy's audio transcribed once; best and auto pick among those transcripts exactly as
-                # ml.pipeline.transcribe_with_strategy does (tests/ml/test_pipeline.py checks that path)
+                # ml.pipeline.Pipeline.process does (tests/ml/test_pipeline.py checks that path)
                 denoised = transcriber.transcribe(cleaned, language="en", beam_size=args.beam)
                 mix = transcriber.transcribe(
                     mixed(noisy, cleaned, options.mix_ratio), language="en", beam_size=args.beam

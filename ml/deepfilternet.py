@@ -141,6 +141,8 @@ class DeepFilterNet3:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # idle threads sleep rather than spin: Whisper runs beside the denoiser (ml.pipeline) on a small CPU
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_cpu_mem_arena = False  # give a block's memory back, rather than hold it while Whisper runs
         self.sessions = {}
         with tarfile.open(archive or model_archive()) as tar:

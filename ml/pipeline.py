@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import soxr
@@ -39,6 +41,7 @@ AUTO_MIX_BELOW_DB = 22.0
 FRAME = 320  # 20 ms
 Stage = Literal["decoding", "denoising", "transcribing", "encoding"]
 StageCallback = Callable[[str], None]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,37 @@ class Pipeline:
         spools in a private temporary directory, removed when the note is done or fails, and every stage reads
         them a block or a Whisper window at a time, so memory stays flat however long the note."""
         timings: dict[str, float] = {}
+        began = time.perf_counter()
 
         def stage(name: str) -> float:
             if on_stage is not None:
                 on_stage(name)
             return time.perf_counter()
 
-        with workspace() as directory, ExitStack() as spools:
+        def timed(name: str, work: Callable[..., _T], *args: Any) -> _T:
+            started = time.perf_counter()
+            try:
+                return work(*args)
+            finally:
+                timings[name] = (time.perf_counter() - started) * 1000
+
+        whisper_lock = threading.Lock()
+
+        def run(audio: Signal) -> Transcript:
+            started = time.perf_counter()
+            try:
+                return self.transcriber.transcribe(
+                    audio, language=options.language, hint=options.language_hint, beam_size=options.beam_size,
+                    vad=options.vad,
+                )  # fmt: skip
+            finally:
+                with whisper_lock:  # "best" runs two at once
+                    spent = (time.perf_counter() - started) * 1000
+                    timings["transcribe"] = timings.get("transcribe", 0.0) + spent
+
+        # Whisper decodes mostly on one core: what does not wait for its input runs beside it, on the other
+        # (the untouched note's transcript beside denoising, the encoder beside transcription).
+        with workspace() as directory, ExitStack() as spools, ThreadPoolExecutor(2, "pipeline") as beside:
 
             def spool(rate: int) -> Spool:
                 return spools.enter_context(Spool(rate, directory))
@@ -141,6 +168,12 @@ class Pipeline:
             speech = spool(SAMPLE_RATE).extend(resample_blocks(blocks(audio), FULL_BAND_RATE, SAMPLE_RATE))
             timings["decode"] = (time.perf_counter() - started) * 1000
 
+            heard = planned_hearing(options, speech)
+            spoken = has_speech(speech)
+            original: Future[Transcript] | None = None
+            if spoken and heard in ("original", "best"):
+                original = beside.submit(run, speech)
+
             started = stage("denoising")
             clean: Signal = audio
             clean_speech: Signal = speech
@@ -159,19 +192,26 @@ class Pipeline:
             duration_s = note.size / FULL_BAND_RATE
             timings["denoise"] = (time.perf_counter() - started) * 1000
 
-            started = stage("transcribing")
-            if not (has_speech(speech) or has_speech(clean_speech)):
+            if not (spoken or has_speech(clean_speech)):
                 raise NoSpeech("no speech found in this note")
-            transcript, heard = transcribe_with_strategy(self.transcriber, speech, clean_speech, options)
-            timings["transcribe"] = (time.perf_counter() - started) * 1000
+            voice = beside.submit(timed, "encode", encode_normalized, clean, clean_lufs)
+
+            stage("transcribing")
+            if heard == "original":
+                transcript = original.result() if original else run(speech)
+            elif heard == "denoised":
+                transcript = run(clean_speech)
+            elif heard == "mix":
+                transcript = run(Mixed(speech, clean_speech, options.mix_ratio))
+            else:
+                transcript, heard = surer(original.result() if original else run(speech), run(clean_speech))
             if not transcript.text:
                 raise NoSpeech("no speech found in this note")
-
-            started = stage("encoding")
-            voice, output_lufs = encode_normalized(clean, clean_lufs)
-            timings["encode"] = (time.perf_counter() - started) * 1000
+            stage("encoding")
+            voice_ogg, output_lufs = voice.result()
+        timings["total"] = (time.perf_counter() - began) * 1000
         return PipelineResult(
-            voice_ogg=voice,
+            voice_ogg=voice_ogg,
             transcript=transcript,
             duration_s=duration_s,
             timings_ms=timings,
@@ -229,31 +269,9 @@ def surer(original: Transcript, denoised: Transcript) -> tuple[Transcript, str]:
     return original, "original"
 
 
-def transcribe_with_strategy(
-    transcriber: Transcriber, audio: np.ndarray | Signal, clean: np.ndarray | Signal, options: PipelineOptions
-) -> tuple[Transcript, str]:
-    """Transcribe what ``options.strategy`` says Whisper should hear; returns (transcript, what it heard).
-
-    ``original``: the untouched note; ``denoised``: the cleaned one; ``mix``: the cleaned one with part of
-    the original added back (made a window at a time as Whisper reads it); ``best``: both, keeping the one
-    Whisper is more confident in (mean log-prob); ``auto``: ``mix`` when the note is noisy (level range under
-    ``AUTO_MIX_BELOW_DB``), else ``original``.
-    """
-
-    def run(x: np.ndarray | Signal) -> Transcript:
-        return transcriber.transcribe(
-            x, language=options.language, hint=options.language_hint, beam_size=options.beam_size, vad=options.vad
-        )
-
-    strategy = options.strategy if options.denoise else "original"
-    if strategy == "auto":
-        strategy = auto_hears(audio)
-    if strategy == "original":
-        return run(audio), "original"
-    if strategy == "denoised":
-        return run(clean), "denoised"
-    if strategy == "mix":
-        if isinstance(audio, np.ndarray) and isinstance(clean, np.ndarray):
-            return run(mixed(audio, clean, options.mix_ratio)), "mix"
-        return run(Mixed(as_signal(audio, SAMPLE_RATE), as_signal(clean, SAMPLE_RATE), options.mix_ratio)), "mix"
-    return surer(run(audio), run(clean))
+def planned_hearing(options: PipelineOptions, audio: np.ndarray | Signal) -> str:
+    """What Whisper will hear of a note (``audio``, the untouched note at 16 kHz): ``options.strategy`` with
+    ``auto`` decided (``auto_hears``), and ``original`` when nothing is denoised."""
+    if not options.denoise:
+        return "original"
+    return auto_hears(audio) if options.strategy == "auto" else options.strategy

@@ -69,7 +69,7 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
             continue
         (out_dir / f"{path.stem}.ogg").write_bytes(result.voice_ogg)
         (out_dir / f"{path.stem}.json").write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
-        work = sum(result.timings_ms.values()) / 1000
+        work = result.timings_ms["total"] / 1000
         if not args.quiet:
             print(
                 f"{prefix}: done, {result.duration_s:.1f} s of audio in {work:.1f} s → "

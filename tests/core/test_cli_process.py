@@ -42,7 +42,7 @@ def test_process_noisy_30s_note(noisy_note_30s: tuple[Path, str, float], tmp_pat
     assert data["heard"] == "mix"  # the default strategy (auto) on a noisy note: cleaned with half the original
     assert data["strength"] == "strong"
     assert data["loudness"]["input_lufs"] < -20 and abs(data["loudness"]["output_lufs"] + 16) < 1.0
-    assert set(data["timings_ms"]) == {"decode", "denoise", "transcribe", "encode"}
+    assert set(data["timings_ms"]) == {"decode", "denoise", "transcribe", "encode", "total"}
     assert data["duration_s"] == pytest.approx(seconds, abs=0.05)
     error = wer(reference, data["text"])
     print(f"WER {error:.3f} on {seconds:.1f} s")
