@@ -31,12 +31,12 @@ async def rescue_stalled(ctx: dict[str, Any]) -> int:
         )
         for job in dead:
             log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
-            await enqueue_note(state.redis, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id,
+            await enqueue_note(state.redis, job_id=job.id, key=job.key,
                                rescue=job.attempts)  # fmt: skip
             if await take_over(session, job):  # only after it is queued: a failed enqueue is retried next tick
                 queued += 1
         for job in waiting:
-            if await enqueue_note(state.redis, job_id=job.id, chat_id=job.chat_id, message_id=job.message_id):
+            if await enqueue_note(state.redis, job_id=job.id, key=job.key):
                 log.warning("job %s was missing from the queue; queued it again", job.id)
                 queued += 1
     return queued
