@@ -16,6 +16,7 @@ import pytest
 import soxr
 from sqlalchemy import select
 
+from core.db.migrate import upgrade
 from core.db.models import AuditLog, Job, JobStatus
 from ml.audio import encode_voice
 from ml.wer import wer
@@ -254,3 +255,41 @@ async def test_a_60_mb_wav_through_a_local_bot_api_server(local_stack: Stack) ->
     await fake.wait_for(lambda: [c for c in fake.sent("editMessageText", ALICE) if "✅" in c.params["text"]])
     (job,) = await jobs_in(local_stack, ALICE)
     assert job.status == JobStatus.done and job.file_size == len(data)
+
+
+async def test_chat_settings_and_the_chat_rate_limit(
+    telegram: FakeTelegram, models: PipelineRunner, tmp_path: Path
+) -> None:
+    """Admins set the chat's language and reply mode; a group has its own hourly limit, whoever asks."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'voicebot.db'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = make_settings(telegram.url, url, models, tmp_path, max_chat_jobs_per_hour=1)
+    telegram.chat_members[(GROUP["id"], ALICE)] = "creator"
+    async for stack in run_stack(telegram, settings, models, with_worker=False):
+        await _chat_settings_and_limit(stack)
+
+
+async def _chat_settings_and_limit(stack: Stack) -> None:
+    telegram = stack.telegram
+    in_group = telegram.sent
+    telegram.push_command(ALICE, "language de", chat=GROUP)
+    await telegram.wait_for(lambda: in_group("sendMessage", GROUP["id"]))
+    telegram.push_command(ALICE, "reply voice", chat=GROUP)
+    said = await telegram.wait_for(
+        lambda: in_group("sendMessage", GROUP["id"])[1:] and in_group("sendMessage", GROUP["id"])
+    )
+    assert "transcribed in: de" in said[0].params["text"] and "voice + text" in said[1].params["text"]
+    telegram.push_command(BOB, "language ru", chat=GROUP)
+    refused = await telegram.wait_for(lambda: in_group("sendMessage", GROUP["id"])[2:])
+    assert "Only this chat's admins" in refused[0].params["text"]
+
+    first, _ = voice_in(stack, ALICE, 2.0, chat=GROUP)
+    second, _ = voice_in(stack, BOB, 2.0, chat=GROUP)
+    telegram.push_command(BOB, "transcribe", chat=GROUP, reply_to=first)
+    await telegram.wait_for(lambda: replies_to(telegram, "sendMessage", GROUP["id"], first["message_id"]))
+    telegram.push_command(ALICE, "transcribe", chat=GROUP, reply_to=second)  # another member, same chat
+    limited = await telegram.wait_for(lambda: replies_to(telegram, "sendMessage", GROUP["id"], second["message_id"]))
+    assert "This chat has had 1 notes transcribed in the last hour" in limited[0].params["text"]
+    jobs = await jobs_in(stack, GROUP["id"])
+    assert [(j.transcribe_language, j.reply_mode) for j in jobs] == [("de", "voice_text")] * 2
+    assert jobs[1].status == JobStatus.failed and jobs[1].error_code == "rate_limited"
