@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.handlers import admin, common, groups, results, voice
 from bot.handlers import settings as settings_handlers
-from bot.middlewares import UserMiddleware
+from bot.middlewares import ChatOrder, UserMiddleware
 from core.catalog import ModelCatalog
 from core.db.engine import make_engine, make_sessionmaker
 from core.queue import redis_settings
@@ -46,6 +46,7 @@ def make_dispatcher(
 ) -> Dispatcher:
     """Routers, middlewares and the shared objects handlers receive by name."""
     dp = Dispatcher(settings=settings, arq=arq, catalog=catalog)
+    dp.update.outer_middleware(ChatOrder())
     dp.update.outer_middleware(UserMiddleware(sessionmaker))
     dp.include_routers(
         common.build_router(),

@@ -1,7 +1,9 @@
-"""Middlewares: every update gets its user record and interface language."""
+"""Middlewares: one chat's updates are handled in the order they came; every update gets its user record and
+interface language."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +13,36 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db.repo import upsert_user
 from core.texts import pick_language
+
+
+class ChatOrder(BaseMiddleware):
+    """Handles one chat's updates one at a time, in the order Telegram sent them (other chats' run meanwhile): a
+    batch of forwarded notes is recorded and queued in order, so it is answered in order. aiogram starts a task
+    per update in arrival order, and an ``asyncio.Lock`` lets waiters in first come, first served."""
+
+    def __init__(self) -> None:
+        self.locks: dict[int, tuple[asyncio.Lock, int]] = {}  # chat → its lock, and how many updates hold or wait
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        chat = data.get("event_chat")
+        if chat is None:
+            return await handler(event, data)
+        lock, users = self.locks.get(chat.id, (asyncio.Lock(), 0))
+        self.locks[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                return await handler(event, data)
+        finally:
+            lock, users = self.locks[chat.id]
+            if users == 1:  # the last one: forget the chat
+                del self.locks[chat.id]
+            else:
+                self.locks[chat.id] = (lock, users - 1)
 
 
 class UserMiddleware(BaseMiddleware):
