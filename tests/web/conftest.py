@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,13 +23,16 @@ from core.db.migrate import upgrade
 from core.queue import LOADED_KEY, redis_settings
 from core.settings import Settings
 from core.webfiles import WebFiles
-from tests.e2e.conftest import REDIS_URL, database_url, models  # noqa: F401  (fixtures shared with e2e)
+from tests.e2e.conftest import database_url, models  # noqa: F401  (fixtures shared with e2e)
 from voicebot import wiring
 from web.app import make_app
 from worker.main import make_worker
 from worker.runner import PipelineRunner
 
 ADMIN_TOKEN = "web-admin-token-for-tests"
+# a Redis database per pytest-xdist worker, apart from the e2e tests' (a web-only worker drops Telegram jobs)
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = f"redis://127.0.0.1:6379/{(1, 2, 3, 4, 5, 6)[_XDIST_WORKER]}"
 
 
 @dataclass
@@ -89,7 +93,7 @@ async def run_web_stack(settings: Settings, pipeline: PipelineRunner | None) -> 
             if await arq.keys(LOADED_KEY + "*") or worker_task.done():
                 break
             await asyncio.sleep(0.05)
-    http = aiohttp.ClientSession()
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1 too
     try:
         yield WebStack(f"http://{settings.web_host}:{settings.web_port}", http, settings, engine,
                        make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir))  # fmt: skip
