@@ -7,8 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-import re
 import secrets
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,11 +22,10 @@ from core.subtitles import timestamped_text, to_srt, to_vtt
 from core.webfiles import PUBLIC_ID
 from web.context import context
 from web.sniff import CONTENT_TYPES
-from web.texts import ERRORS, FAILURES
+from web.texts import ERRORS, FAILURES, LANGUAGES
 from web.uploads import UploadRefused, receive
 
 STRENGTHS = ("off", "gentle", "strong")
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 WORKING = (JobStatus.downloading, JobStatus.denoising, JobStatus.transcribing, JobStatus.sending)
 
 
@@ -66,9 +65,10 @@ async def create(request: web.Request) -> web.Response:
         return error(exc.code, exc.status, **(exc.values | {"max_mb": settings.max_file_mb}))
     strength = upload.fields.get("strength") or settings.denoiser_strength
     language = upload.fields.get("language", "auto").lower()
-    if strength not in STRENGTHS or not (language == "auto" or LANGUAGE.match(language)):
+    if strength not in STRENGTHS or not (language == "auto" or language in LANGUAGES):
         ctx.files.remove(public_id)
-        return error("bad_request", 400, reason="strength is off, gentle or strong; language is auto or a code")
+        reason = f"strength is one of {', '.join(STRENGTHS)}; language is auto or one of {', '.join(LANGUAGES)}"
+        return error("bad_request", 400, reason=reason)
     try:
         async with ctx.session() as session:
             job = await create_web_job(
@@ -174,7 +174,7 @@ async def spectrogram(request: web.Request) -> web.StreamResponse:
     return _file(context(request).files.spectrogram(job.public_id or ""), "image/png", None)
 
 
-def _file(path: Any, content_type: str, download_as: str | None) -> web.StreamResponse:
+def _file(path: Path, content_type: str, download_as: str | None) -> web.StreamResponse:
     if not path.is_file():
         raise _not_found()
     headers = {"Content-Type": content_type}

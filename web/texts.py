@@ -53,8 +53,21 @@ SCRIPT = {
     },
 }
 
-LANGUAGES = {"en": "English", "ru": "Russian", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
-             "uk": "Ukrainian", "pt": "Portuguese", "pl": "Polish", "tr": "Turkish"}  # fmt: skip
+# the languages one may fix (the bot's /settings offers the same)
+LANGUAGES = {
+    "en": "English",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+    "pl": "Polish",
+    "zh": "Chinese",
+    "ja": "Japanese",
+}
 
 # API errors: code → message
 ERRORS = {

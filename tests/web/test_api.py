@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import os
 
 import aiohttp
 from sqlalchemy import select
 
-from core.db.models import Job
+from core.db.models import Job, JobStatus, utcnow
+from core.db.repo import get_job, purge_expired, update_job
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
 from testkit.speech import noisy_speech
@@ -166,3 +169,24 @@ async def test_the_page_is_served_with_its_protections(web_only: WebStack) -> No
         assert response.headers["Referrer-Policy"] == "no-referrer"
     assert 'id="texts"' in page and "/static/app.js" in page and "up to 1 MB" in page
     assert (await _get(web_only, "/static/app.js"))[0] == 200
+
+
+async def test_a_job_past_retention_is_gone(web_only: WebStack) -> None:
+    """The API answers 404 once a job is past RETENTION_DAYS; the workers' retention erases its record's text and
+    segments and its folder."""
+    note = encode_voice(noisy_speech(2.0)[0])
+    _, body, _ = await _post(web_only, _form(note))
+    long_ago = utcnow() - dt.timedelta(days=web_only.settings.retention_days + 1)
+    async with web_only.sessionmaker() as session:
+        job = await session.scalar(select(Job).where(Job.public_id == body["id"]))
+        assert job is not None
+        await update_job(session, job.id, status=JobStatus.done, transcript="secret words", finished_at=long_ago,
+                         segments=[{"start": 0.0, "end": 1.0, "text": "secret words"}])  # fmt: skip
+        assert (await _get(web_only, body["status_url"]))[0] == 404
+        assert await purge_expired(session, utcnow() - dt.timedelta(days=web_only.settings.retention_days)) == 1
+        job = await get_job(session, job.id)
+        assert job is not None and job.transcript is None and job.segments is None
+    folder = web_only.files.folder(body["id"])
+    assert folder.is_dir()
+    os.utime(folder, (long_ago.timestamp(), long_ago.timestamp()))
+    assert web_only.files.purge_older_than(utcnow() - dt.timedelta(days=1)) == 1 and not folder.exists()
