@@ -70,9 +70,11 @@ async def _read_parts(request: web.Request, folder: Path, max_bytes: int) -> Upl
 
 
 async def _small_field(part: BodyPartReader) -> str:
-    data = await part.read_chunk(MAX_FIELD + 1)
-    if len(data) > MAX_FIELD or await part.read_chunk(1):
-        raise UploadRefused("bad_request", 400, reason=f"the field '{part.name}' is too long")
+    data = b""
+    while chunk := await part.read_chunk(MAX_FIELD + 1):
+        data += chunk
+        if len(data) > MAX_FIELD:
+            raise UploadRefused("bad_request", 400, reason=f"the field '{part.name}' is too long")
     return data.decode("utf-8", errors="replace").strip()
 
 

@@ -156,6 +156,8 @@ async def test_bad_fields_are_refused_and_nothing_kept(web_only: WebStack) -> No
     assert status == 400 and body["error"] == "bad_request"
     status, body, _ = await _post(web_only, _form(note, language="english; drop table"))
     assert status == 400
+    status, body, _ = await _post(web_only, _form(note, language="x" * 5000))
+    assert status == 400 and "too long" in body["message"]
     async with web_only.http.post(web_only.url + "/api/jobs", data={"strength": "gentle"}) as response:
         assert response.status == 400 and (await response.json())["error"] == "no_file"
     assert not any(web_only.files.root.iterdir())
