@@ -3,6 +3,7 @@ here: it is pointed at /usr/bin/chromium). A real speech file is uploaded throug
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -10,9 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
-from ml.audio import encode_voice
+from ml.audio import encode_voice, write_wav
 from ml.wer import wer
 from testkit.speech import noisy_speech
 from tests.web.conftest import WebStack, run_web_stack, web_settings
@@ -22,6 +23,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 # `make screenshot` sets it to docs/web.png (the README's picture); otherwise the picture stays in tmp_path
 SCREENSHOT = os.environ.get("VOICEBOT_SCREENSHOT")
+
+
+async def until(page: Page, expression: str, timeout_s: float = 30.0) -> None:
+    """Wait until ``expression`` is true in the page (evaluated from outside: the page's CSP forbids eval inside)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await page.evaluate(expression):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {expression}")
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +79,8 @@ async def test_upload_through_the_page_and_read_the_results(site: WebStack, brow
     assert "Done" in await page.inner_text("#status")
     for player in ("#original", "#cleaned"):  # both have a source the browser can play
         assert await page.get_attribute(player, "src")
-        await page.wait_for_function(f"document.querySelector('{player}').duration > 7", timeout=30_000)
-    await page.wait_for_function("document.querySelector('#spectrogram').naturalWidth > 0", timeout=30_000)
+        await until(page, f"document.querySelector('{player}').duration > 7", 30)
+    await until(page, "document.querySelector('#spectrogram').naturalWidth > 0", 30)
     transcript = await page.inner_text("#transcript")
     assert transcript.startswith("[00:00]")
     assert wer(reference, " ".join(w for w in transcript.split() if not w.startswith("["))) < 0.5
@@ -84,3 +94,28 @@ async def test_upload_through_the_page_and_read_the_results(site: WebStack, brow
 
     await page.screenshot(path=str(ROOT / SCREENSHOT if SCREENSHOT else tmp_path / "web.png"), full_page=True)
     await context.close()
+
+
+async def test_record_from_the_microphone_and_send_it(site: WebStack, chromium: Path, tmp_path: Path) -> None:
+    """MediaRecorder in Chromium records (WebM/Opus) what its fake microphone plays: real speech from a WAV file."""
+    noisy, reference, _ = noisy_speech(6.0, snr_db=15.0)
+    seconds = 6.0
+    wav = tmp_path / "microphone.wav"
+    write_wav(wav, noisy[: int(seconds * 16_000)])  # the first words: the text's beginning is known
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}%noloop"]  # fmt: skip
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(chromium), headless=True, args=args)
+        page = await browser.new_page()
+        await page.goto(site.url + "/")
+        await page.click("#record")
+        await until(page, "document.querySelector('#status').textContent.startsWith('Recording')")
+        await page.wait_for_timeout(seconds * 1000 + 500)
+        await page.click("#stop")
+        await until(page, "document.querySelector('#chosen').textContent.startsWith('recording.')")
+        await page.click("#submit")
+        await page.wait_for_selector("#result", state="visible", timeout=180_000)
+        transcript = await page.inner_text("#transcript")
+        await browser.close()
+    words = [w for w in transcript.split() if not w.startswith("[")]
+    assert wer(" ".join(reference.split()[:6]), " ".join(words[:6])) < 0.5, transcript
