@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # scripts, styles and media only from this site; no framing; job ids never leak in a Referer header
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; img-src 'self'; object-src 'none'; "
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web as aioweb
 from arq import create_pool
 from arq.connections import ArqRedis
+from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db.engine import make_engine, make_sessionmaker
@@ -44,6 +45,7 @@ class WebStack:
     sessionmaker: async_sessionmaker[AsyncSession]
     arq: ArqRedis
     files: WebFiles
+    worker: Worker | None = None  # the in-process worker, when the stack has one
 
     async def wait_finished(self, status_url: str, timeout: float = 180.0) -> dict:
         """Poll the job as the page does until it is done or failed."""
@@ -96,7 +98,7 @@ async def run_web_stack(settings: Settings, pipeline: PipelineRunner | None) -> 
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1 too
     try:
         yield WebStack(f"http://{settings.web_host}:{settings.web_port}", http, settings, engine,
-                       make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir))  # fmt: skip
+                       make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir), worker)  # fmt: skip
     finally:
         await http.close()
         if worker is not None and worker_task is not None:

@@ -6,16 +6,18 @@ import asyncio
 import datetime as dt
 import json
 import os
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy import select
 
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import get_job, purge_expired, update_job
+from core.db.repo import create_web_job, get_job, purge_expired, update_job
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
 from testkit.speech import noisy_speech
-from tests.web.conftest import WebStack
+from tests.web.conftest import WebStack, run_web_stack, web_settings
+from worker.maintenance import rescue_stalled
 
 
 def _form(data: bytes, filename: str = "note.ogg", **fields: str) -> aiohttp.FormData:
@@ -192,3 +194,26 @@ async def test_a_job_past_retention_is_gone(web_only: WebStack) -> None:
     assert folder.is_dir()
     os.utime(folder, (long_ago.timestamp(), long_ago.timestamp()))
     assert web_only.files.purge_older_than(utcnow() - dt.timedelta(days=1)) == 1 and not folder.exists()
+
+
+async def test_a_full_queue_refuses_uploads_with_503(sqlite_url: str, tmp_path: Path) -> None:
+    note = encode_voice(noisy_speech(2.0)[0])
+    async for stack in run_web_stack(web_settings(sqlite_url, tmp_path, max_queue_depth=1), None):
+        assert (await _post(stack, _form(note)))[0] == 202
+        status, body, headers = await _post(stack, _form(note))
+        assert status == 503 and body["error"] == "busy" and int(headers["Retry-After"]) > 0
+
+
+async def test_a_web_job_lost_from_the_queue_is_queued_again(web_stack: WebStack) -> None:
+    """A web job recorded but missing from Redis (lost with it) is found by the workers' rescue and processed."""
+    assert web_stack.worker is not None
+    public_id = "lost-job-" + "x" * 24
+    folder = web_stack.files.folder(public_id)
+    folder.mkdir(parents=True)
+    web_stack.files.original(public_id, "ogg").write_bytes(encode_voice(noisy_speech(4.0, snr_db=15.0)[0]))
+    async with web_stack.sessionmaker() as session:
+        await create_web_job(session, public_id=public_id, client="c", kind="ogg", strength="strong",
+                             created_at=utcnow() - dt.timedelta(minutes=5))  # fmt: skip
+    await rescue_stalled(web_stack.worker.ctx)  # also runs on its own at :05, :25 and :45 of every minute
+    result = await web_stack.wait_finished(f"/api/jobs/{public_id}")
+    assert result["status"] == "done" and result["text"], result
