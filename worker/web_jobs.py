@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from core.db.models import Job, JobStatus, utcnow
 from core.db.repo import claim_job, get_active_models, get_job, heartbeat, release_job, update_job
 from core.webfiles import WebFiles, write_atomically
+from ml.audio import probe_duration
 from ml.errors import AudioError
 from ml.pipeline import PipelineResult
 from ml.spectrogram import spectrograms_png
@@ -111,8 +112,10 @@ async def _process(state: WorkerState, job: Job) -> str:
     files = WebFiles(settings.web_data_dir)
     public_id = job.public_id or ""
     started = time.perf_counter()
-    original = await asyncio.to_thread(files.original(public_id, job.kind).read_bytes)
-    result = await _run_pipeline(state, job, original)
+    path = files.original(public_id, job.kind)
+    original = await asyncio.to_thread(path.read_bytes)
+    stated_s = await asyncio.to_thread(probe_duration, path)  # what the file says; None when it does not
+    result = await _run_pipeline(state, job, original, stated_s)
     await _set_stage(state, job.id, "drawing")
     picture = await asyncio.to_thread(spectrograms_png, [original, result.voice_ogg])
     await asyncio.to_thread(write_atomically, files.spectrogram(public_id), picture)
@@ -141,9 +144,10 @@ async def _set_stage(state: WorkerState, job_id: int, stage: str) -> None:
         await update_job(session, job_id, stage=stage, **({"status": status} if status else {}))
 
 
-async def _run_pipeline(state: WorkerState, job: Job, data: bytes) -> PipelineResult:
-    """The pipeline in the worker's pipeline process, within the time allowed for the longest note; each stage is
-    recorded on the job for the page to show. The uploader's language choice is a fixed language, not a hint."""
+async def _run_pipeline(state: WorkerState, job: Job, data: bytes, stated_s: float | None) -> PipelineResult:
+    """The pipeline in the worker's pipeline process, within the time allowed for a note of the length the file
+    states (the longest note's when it states none), as for Telegram notes; each stage is recorded on the job for
+    the page to show. The uploader's language choice is a fixed language, not a hint."""
     settings = state.settings
     options = replace(state.options, strength=job.strength, language=job.language_hint)
     updates: list[asyncio.Task[None]] = []
@@ -162,7 +166,7 @@ async def _run_pipeline(state: WorkerState, job: Job, data: bytes) -> PipelineRe
             options,
             denoiser=job.denoiser_version or "none",
             whisper=job.whisper_version or settings.whisper_version,
-            timeout_s=processing_timeout_s(job.duration_s, settings),
+            timeout_s=processing_timeout_s(stated_s, settings),
             on_stage=on_stage,
         )
     finally:
