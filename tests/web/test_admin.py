@@ -51,6 +51,11 @@ async def test_login_sets_a_strict_http_only_cookie(web_only: WebStack) -> None:
     async with web_only.http.get(web_only.url + "/admin") as page:
         text = await page.text()
     assert 'id="stats"' in text and 'id="active-whisper"' in text and "queue depth" in text
+    logout = {"csrf": await _csrf(web_only)}
+    async with web_only.http.post(web_only.url + "/admin/logout", data=logout, allow_redirects=False) as response:
+        assert response.status == 303
+    async with web_only.http.get(web_only.url + "/admin") as page:
+        assert 'name="token"' in await page.text()  # signed out
 
 
 async def test_a_switch_needs_the_csrf_token_and_is_audited(web_only: WebStack) -> None:
