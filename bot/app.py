@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.handlers import admin, common, voice
+from bot.handlers import admin, common, groups, results, voice
 from bot.handlers import settings as settings_handlers
 from bot.middlewares import UserMiddleware
 from core.catalog import ModelCatalog
@@ -51,6 +51,8 @@ def make_dispatcher(
         common.build_router(),
         admin.build_router(),
         settings_handlers.build_router(),
+        groups.build_router(),
+        results.build_router(),
         voice.build_router(),
         common.build_fallback(),
     )
@@ -63,6 +65,8 @@ COMMANDS = [
     BotCommand(command="help", description="Help"),
     BotCommand(command="settings", description="Language, noise removal, reply format"),
     BotCommand(command="forget", description="Delete everything kept about you"),
+    BotCommand(command="transcribe", description="In a group: reply to a voice note to transcribe it"),
+    BotCommand(command="clean", description="In a group: reply to a note for its cleaned voice and text"),
 ]
 
 

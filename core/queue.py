@@ -21,18 +21,17 @@ def redis_settings(url: str | None) -> RedisSettings:
     return settings
 
 
-def arq_job_id(chat_id: int, message_id: int, rescue: int = 0) -> str:
-    """Deterministic per Telegram message (arq refuses a second job with the same id). A rescue of a job
+def arq_job_id(key: str, rescue: int = 0) -> str:
+    """Deterministic per job key (a Telegram message, or a message and a variant such as ``clean``): arq refuses
+    a second job with the same id. A rescue of a job
     whose worker died gets its own id, since the dead worker's id stays taken until arq expires it; it is
     deterministic too, so rescuers racing each other queue it once."""
-    return f"note:{chat_id}:{message_id}" + (f":r{rescue}" if rescue else "")
+    return f"note:{key}" + (f":r{rescue}" if rescue else "")
 
 
-async def enqueue_note(pool: ArqRedis, *, job_id: int, chat_id: int, message_id: int, rescue: int = 0) -> ArqJob | None:
-    """Queue job ``job_id``; ``None`` when the same message is already queued or its result still kept."""
-    return await pool.enqueue_job(
-        JOB_FUNCTION, job_id, _job_id=arq_job_id(chat_id, message_id, rescue), _queue_name=QUEUE_NAME
-    )
+async def enqueue_note(pool: ArqRedis, *, job_id: int, key: str, rescue: int = 0) -> ArqJob | None:
+    """Queue job ``job_id`` (its ``key``); ``None`` when it is already queued or its result still kept."""
+    return await pool.enqueue_job(JOB_FUNCTION, job_id, _job_id=arq_job_id(key, rescue), _queue_name=QUEUE_NAME)
 
 
 def web_arq_job_id(public_id: str, rescue: int = 0) -> str:

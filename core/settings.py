@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_API_URL = "https://api.telegram.org"
+LOCAL_SERVER_MAX_FILE_MB = 2000.0  # what a local Bot API server lets a bot download
 
 
 class Settings(BaseSettings):
@@ -19,6 +20,8 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = DEFAULT_API_URL
+    # a local `telegram-bot-api --local` server: files up to 2 GB, handed over as absolute paths on its disk
+    telegram_api_local: bool = False
     database_url: str = "sqlite+aiosqlite:///var/voicebot.db"
     redis_url: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -39,9 +42,10 @@ class Settings(BaseSettings):
     # a note's processing is stopped after base + per_audio × its length (the measured RTF is about 0.15)
     processing_time_base_s: float = Field(60.0, gt=0)
     processing_time_per_audio_s: float = Field(1.0, gt=0)
-    max_file_mb: float = Field(20.0, gt=0)
-    max_jobs_in_flight: int = Field(3, ge=1)  # per user
+    max_file_mb: float = Field(20.0, gt=0)  # Telegram's download limit; 2000 by default with a local server
+    max_jobs_in_flight: int = Field(10, ge=1)  # per user (a batch of forwarded notes fits)
     max_jobs_per_hour: int = Field(30, ge=1)  # per user
+    max_chat_jobs_per_hour: int = Field(60, ge=1)  # per group chat, whoever asks
     max_queue_depth: int = Field(200, ge=1)  # all users: back-pressure beyond this
     retention_days: float = Field(30.0, gt=0)  # transcripts and stored results are erased after this
     job_heartbeat_s: float = Field(10.0, gt=0)  # a worker refreshes the job it holds this often
@@ -67,6 +71,12 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _local_server_files(self) -> Settings:
+        if self.telegram_api_local and "max_file_mb" not in self.model_fields_set:
+            self.max_file_mb = LOCAL_SERVER_MAX_FILE_MB
+        return self
 
     @property
     def default_models(self) -> dict[str, str]:

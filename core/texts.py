@@ -149,6 +149,64 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "📊 Сегодня: {jobs} задач, {done} готово, {failed} с ошибкой, {in_progress} в работе\n"
         "Успешных: {rate}\nВремя обработки p50/p95: {p50} / {p95}\nВ очереди: {depth}",
     },
+    "group_help": {
+        "en": "In groups I stay quiet until asked: reply /transcribe to a voice note, round video or audio file "
+        "(/clean sends the cleaned voice too). Chat admins: /auto on|off (every note, unasked), "
+        "/language <code>|auto, /reply text|voice.",
+        "ru": "В группах я молчу, пока не попросят: ответьте /transcribe на голосовое, кружок или аудиофайл "
+        "(/clean пришлёт и очищенный голос). Админы чата: /auto on|off (все записи без просьбы), "
+        "/language <код>|auto, /reply text|voice.",
+    },
+    "reply_to_a_note": {
+        "en": "Reply with /{command} to a voice note, round video or audio file.",
+        "ru": "Ответьте /{command} на голосовое, кружок или аудиофайл.",
+    },
+    "chat_admins_only": {
+        "en": "⛔ Only this chat's admins can change that.",
+        "ru": "⛔ Это могут менять только админы чата.",
+    },
+    "auto_usage": {"en": "Usage: /auto on or /auto off", "ru": "Использование: /auto on или /auto off"},
+    "auto_on": {
+        "en": "✅ From now on I transcribe every voice note in this chat.",
+        "ru": "✅ Теперь я расшифровываю все голосовые в этом чате.",
+    },
+    "auto_off": {
+        "en": "✅ From now on I transcribe here only when asked: reply /transcribe to a note.",
+        "ru": "✅ Теперь я расшифровываю здесь только по просьбе: ответьте /transcribe на запись.",
+    },
+    "chat_language_usage": {
+        "en": "Usage: /language <code> (en, ru, de, …) or /language auto",
+        "ru": "Использование: /language <код> (en, ru, de, …) или /language auto",
+    },
+    "chat_language_set": {
+        "en": "✅ Notes in this chat are transcribed in: {language}.",
+        "ru": "✅ Записи в этом чате расшифровываются на языке: {language}.",
+    },
+    "chat_reply_usage": {
+        "en": "Usage: /reply text (text only) or /reply voice (cleaned voice + text)",
+        "ru": "Использование: /reply text (только текст) или /reply voice (очищенный голос + текст)",
+    },
+    "chat_reply_set": {"en": "✅ Replies in this chat: {mode}.", "ru": "✅ Ответы в этом чате: {mode}."},
+    "rate_chat": {
+        "en": "⏳ This chat has had {count} notes transcribed in the last hour, the most I take. Try again in {wait}.",
+        "ru": "⏳ В этом чате за последний час расшифровано записей: {count} — это предел. Попробуйте через {wait}.",
+    },
+    "forwarded_from": {"en": "↪️ {name}, {date}", "ru": "↪️ {name}, {date}"},
+    "button_subtitles": {"en": "🎬 Subtitles", "ru": "🎬 Субтитры"},
+    "button_text_file": {"en": "📄 Text file", "ru": "📄 Текстом в файле"},
+    "button_stronger": {"en": "🧹 Stronger cleaning", "ru": "🧹 Почистить сильнее"},
+    "subtitles_caption": {
+        "en": "Subtitles: .srt and .vtt, for video players and editors.",
+        "ru": "Субтитры: .srt и .vtt, для видеоплееров и редакторов.",
+    },
+    "no_timestamps": {
+        "en": "This note has no timestamps kept, so no subtitles.",
+        "ru": "Для этой записи не сохранились отметки времени, субтитров не будет.",
+    },
+    "result_gone": {
+        "en": "This result is no longer kept (results are erased after a while, and on /forget).",
+        "ru": "Этот результат больше не хранится (результаты стираются через некоторое время и по /forget).",
+    },
 }
 
 

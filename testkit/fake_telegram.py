@@ -1,7 +1,10 @@
 """A local fake Bot API server speaking Telegram's HTTP protocol (aiohttp), for end-to-end tests.
 
 It serves ``/bot<token>/<method>`` (JSON, urlencoded or multipart, as aiogram sends them) and
-``/file/bot<token>/<path>``; keeps files, hands out updates by long polling, and records every call.
+``/file/bot<token>/<path>``; keeps files, hands out updates by long polling, and records every call. It knows
+private chats, groups and supergroups (negative ids), replies, forwards, callback queries and chat members; with
+``local_dir`` it acts as a local ``telegram-bot-api --local`` server: files live on disk there, ``getFile`` gives
+their absolute paths, and the 20 MB download limit is 2000 MB.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +25,8 @@ BOT_USER = {"id": 42, "is_bot": True, "first_name": "Voice Bot", "username": "vo
 # Message ids never repeat within a process, across servers too: a job's queue id is derived from its chat and
 # message, so a late handler of one test must not queue a note under an id that the next test's note will use.
 _MESSAGE_IDS = itertools.count(1000)
+CLOUD_LIMIT = 20 * 2**20  # what Telegram's own Bot API server lets a bot download
+LOCAL_LIMIT = 2000 * 2**20  # what a local server does
 
 
 @dataclass
@@ -29,6 +35,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    filenames: dict[str, str] = field(default_factory=dict)  # the name each file part was sent under
 
 
 @dataclass
@@ -42,8 +49,11 @@ class StoredFile:
 class FakeTelegram:
     """The fake server. ``await start()``, push updates, then inspect ``calls``."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, local_dir: Path | None = None) -> None:
         self.token = token
+        self.local_dir = local_dir
+        self.chat_members: dict[tuple[int, int], str] = {}  # (chat, user) → status; "member" when not set
+        self.downloads: list[str] = []  # paths fetched over HTTP from /file/
         self.calls: list[Call] = []
         self.files: dict[str, StoredFile] = {}
         self.failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
@@ -54,6 +64,7 @@ class FakeTelegram:
         self._new_update = asyncio.Event()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self._filenames: dict[str, str] = {}
         self.url = ""
 
     async def start(self) -> str:
@@ -76,36 +87,69 @@ class FakeTelegram:
 
     def add_file(self, data: bytes, suffix: str = "oga") -> StoredFile:
         number = next(self._file_ids)
-        stored = StoredFile(f"file-{number}", f"uniq-{number}", f"voice/file_{number}.{suffix}", data)
+        path = f"voice/file_{number}.{suffix}"
+        if self.local_dir is not None:  # a local server keeps files on its disk and names them by absolute path
+            on_disk = self.local_dir / self.token / path
+            on_disk.parent.mkdir(parents=True, exist_ok=True)
+            on_disk.write_bytes(data)
+            path = str(on_disk)
+        stored = StoredFile(f"file-{number}", f"uniq-{number}", path, data)
         self.files[stored.file_id] = stored
         return stored
 
-    def push_message(self, user_id: int, language: str | None = "en", **content: Any) -> dict[str, Any]:
-        """Deliver a private message from ``user_id``; returns the update (to deliver it again if wanted)."""
+    def message(
+        self, user_id: int, language: str | None = "en", chat: dict[str, Any] | None = None, **content: Any
+    ) -> dict[str, Any]:
+        """A message from ``user_id``, in a private chat unless ``chat`` (e.g. ``group(-100123)``) says where."""
         sender = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
         if language:
             sender["language_code"] = language
-        message = {
+        return {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": sender["first_name"]},
+            "chat": chat or {"id": user_id, "type": "private", "first_name": sender["first_name"]},
             "from": sender,
             **content,
         }
-        return self.push_update({"message": message})
 
-    def push_voice(self, user_id: int, data: bytes, duration: int, **fields: Any) -> dict[str, Any]:
-        """A user sends ``data`` as a voice note: the file is stored, the update queued; returns the update."""
+    def push_message(
+        self, user_id: int, language: str | None = "en", chat: dict[str, Any] | None = None, **content: Any
+    ) -> dict[str, Any]:
+        """Deliver a message from ``user_id`` (see ``message``); returns the update (to deliver it again)."""
+        return self.push_update({"message": self.message(user_id, language, chat, **content)})
+
+    def voice_message(self, user_id: int, data: bytes, duration: int, **fields: Any) -> dict[str, Any]:
+        """A voice-note message from ``user_id`` carrying ``data`` (stored as a file), not delivered."""
         stored = self.add_file(data)
         voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
                  "mime_type": "audio/ogg", "file_size": len(data), **fields.pop("voice", {})}  # fmt: skip
-        return self.push_message(user_id, voice=voice, **fields)
+        return self.message(user_id, voice=voice, **fields)
+
+    def push_voice(self, user_id: int, data: bytes, duration: int, **fields: Any) -> dict[str, Any]:
+        """A user sends ``data`` as a voice note: the file is stored, the update queued; returns the update."""
+        return self.push_update({"message": self.voice_message(user_id, data, duration, **fields)})
+
+    def push_command(
+        self, user_id: int, command: str, *, chat: dict[str, Any] | None = None, reply_to: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``/command args`` (``command`` without the slash), in ``chat``, as a reply to ``reply_to`` if given."""
+        name = command.split()[0]
+        content: dict[str, Any] = {"text": f"/{command}", "entities": [{"type": "bot_command", "offset": 0,
+                                                                        "length": len(name) + 1}]}  # fmt: skip
+        if reply_to is not None:
+            content["reply_to_message"] = reply_to
+        return self.push_message(user_id, chat=chat, **content)
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         update = {**update, "update_id": update.get("update_id") or next(self._update_ids)}
         self._updates.append(update)
         self._new_update.set()
         return update
+
+    @staticmethod
+    def group(chat_id: int, kind: str = "supergroup") -> dict[str, Any]:
+        """A group or supergroup chat (``chat_id`` negative, as Telegram's are)."""
+        return {"id": chat_id, "type": kind, "title": f"Group {chat_id}"}
 
     def push_callback(self, user_id: int, message: dict[str, Any], data: str, language: str = "en") -> None:
         sender = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language}
@@ -143,9 +187,10 @@ class FakeTelegram:
 
     # ----- the protocol --------------------------------------------------------------------------
 
-    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
         params: dict[str, Any] = dict(request.query)
         files: dict[str, bytes] = {}
+        names: dict[str, str] = {}
         if request.content_type == "application/json":
             params.update(await request.json())
         elif request.content_type == "multipart/form-data":
@@ -153,6 +198,7 @@ class FakeTelegram:
             async for part in reader:
                 if part.filename:  # type: ignore[union-attr]
                     files[part.name] = bytes(await part.read())  # type: ignore[union-attr]
+                    names[part.name] = part.filename  # type: ignore[union-attr,index]
                 else:
                     params[part.name] = await part.text()  # type: ignore[union-attr]
         elif request.can_read_body:
@@ -160,19 +206,20 @@ class FakeTelegram:
         for key, value in list(params.items()):
             if isinstance(value, str) and value.startswith("attach://"):  # a file sent as another part
                 files[key] = files.pop(value.removeprefix("attach://"))
+                names[key] = names.pop(value.removeprefix("attach://"), key)
                 del params[key]
             elif isinstance(value, str) and value[:1] in "{[":
                 with contextlib.suppress(ValueError):
                     params[key] = json.loads(value)
-        return params, files
+        return params, files, names
 
     async def _api(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
-        params, files = await self._params(request)
+        params, files, names = await self._params(request)
         if method != "getUpdates":
-            await self._record(Call(method, params, files))
+            await self._record(Call(method, params, files, filenames=names))
         queued = self.failures.get(method)
         if queued:
             code, description, parameters = queued.pop(0)
@@ -183,6 +230,7 @@ class FakeTelegram:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})
+        self._filenames = names  # read by a handler before its first await, so no other request overwrites it
         result = await handler(params, files)
         if isinstance(result, web.Response):
             return result
@@ -195,6 +243,7 @@ class FakeTelegram:
 
     async def _file(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
+        self.downloads.append(path)
         for stored in self.files.values():
             if stored.path == path:
                 return web.Response(body=stored.data, content_type="application/octet-stream")
@@ -202,10 +251,11 @@ class FakeTelegram:
 
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
+        chat = self.group(chat_id) if chat_id < 0 else {"id": chat_id, "type": "private"}
         return {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": chat,
             "from": BOT_USER,
             **content,
         }
@@ -230,7 +280,7 @@ class FakeTelegram:
             return web.json_response(
                 {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}, status=400
             )
-        if len(stored.data) > 20 * 2**20:
+        if len(stored.data) > (LOCAL_LIMIT if self.local_dir is not None else CLOUD_LIMIT):
             return web.json_response(
                 {"ok": False, "error_code": 400, "description": "Bad Request: file is too big"}, status=400
             )
@@ -256,5 +306,20 @@ class FakeTelegram:
 
     async def _m_sendDocument(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         stored = self.add_file(files["document"], suffix="txt")
-        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_name": "transcript.txt"}
+        name = self._filenames.get("document", "document")
+        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_name": name}
         return self._message(params, document=document)
+
+    async def _m_getChatMember(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        status = self.chat_members.get((chat_id, user_id), "member")
+        member: dict[str, Any] = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "U"}}
+        if status == "administrator":
+            member |= {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                       "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+                       "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+                       "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
+                       "can_send_welcome_messages": False}  # fmt: skip
+        elif status == "creator":
+            member |= {"is_anonymous": False}
+        return member

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from core.db.models import Job, JobStatus, utcnow
 from core.db.repo import create_web_job, get_web_job, queue_position, update_job, web_jobs_since
 from core.queue import enqueue_upload, queue_depth
-from core.subtitles import timestamped_text, to_srt, to_vtt
+from core.subtitles import mark, paragraphs, to_srt, to_vtt
 from core.webfiles import PUBLIC_ID
 from web.context import context
 from web.sniff import CONTENT_TYPES
@@ -73,7 +73,7 @@ async def create(request: web.Request) -> web.Response:
         async with ctx.session() as session:
             job = await create_web_job(
                 session, public_id=public_id, client=client, kind=upload.kind, file_size=upload.size,
-                strength=strength, language_hint=None if language == "auto" else language,
+                strength=strength, transcribe_language=None if language == "auto" else language,
             )  # fmt: skip
             try:
                 await enqueue_upload(ctx.queue, job_id=job.id, public_id=public_id)
@@ -192,7 +192,8 @@ def _attachment(text: str, content_type: str, name: str) -> web.Response:
 
 async def transcript_txt(request: web.Request) -> web.Response:
     job = await _job(request, done=True)
-    return _attachment(timestamped_text(job.segments or []) or (job.transcript or ""), "text/plain", "transcript.txt")
+    text = "\n\n".join(f"{mark(start)} {body}" for start, body in paragraphs(job.segments or []))
+    return _attachment((text or job.transcript or "") + "\n", "text/plain", "transcript.txt")
 
 
 async def subtitles_srt(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from aiogram.exceptions import (
@@ -25,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from core.db.models import Job, JobStatus, User, utcnow
 from core.db.repo import (
     claim_job,
+    earlier_in_progress,
     find_reusable,
     get_active_models,
     get_job,
@@ -32,7 +34,9 @@ from core.db.repo import (
     release_job,
     update_job,
 )
+from core.results import result_keyboard
 from core.settings import Settings
+from core.subtitles import timestamped
 from core.texts import duration_text, pick_language
 from ml.errors import AudioError, TooLong
 from ml.pipeline import PipelineResult
@@ -50,8 +54,17 @@ STAGE_STATUS = {
 }
 
 
+# notes a chat sent within BATCH_WINDOW of each other are answered in order; a worker waits at most BATCH_WAIT_S
+BATCH_WINDOW = dt.timedelta(minutes=2)
+BATCH_WAIT_S = 120.0
+
+
 class ProcessingTimedOut(Exception):
     """The pipeline ran past the time allowed for a note of this length."""
+
+
+class LocalFileMissing(Exception):
+    """A local Bot API server named a file this worker cannot read (their disks are not shared)."""
 
 
 def processing_timeout_s(duration_s: float | None, settings: Settings) -> float:
@@ -201,7 +214,6 @@ async def _set_status(state: WorkerState, job_id: int, status: JobStatus) -> Non
 
 
 async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -> str:
-    bot = state.bot
     started = time.perf_counter()
 
     async with state.session() as session:
@@ -214,16 +226,20 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
             exclude_id=job.id,
         )
     if previous is not None and (previous.result_voice_file_id or job.reply_mode == "text"):
-        await _set_status(state, job.id, JobStatus.sending)
+        async with state.session() as session:  # kept before sending: the result's buttons read it
+            await update_job(
+                session, job.id, status=JobStatus.sending, transcript=previous.transcript, segments=previous.segments,
+                language=previous.language, duration_s=previous.duration_s,
+            )  # fmt: skip
         voice = previous.result_voice_file_id if job.reply_mode == "voice_text" else None
+        text = reply_text(job, previous.segments or [], previous.transcript or "", previous.duration_s or 0.0)
         file_id = await replier.send_results(
-            voice, previous.duration_s or 0.0, previous.transcript or "", skip=job.sent_parts, on_sent=_sent(state, job)
-        )
+            voice, previous.duration_s or 0.0, text, skip=job.sent_parts, on_sent=_sent(state, job),
+            markup=result_keyboard(job.id, job.strength, replier.lang),
+        )  # fmt: skip
         async with state.session() as session:
             await update_job(
-                session, job.id, status=JobStatus.done, transcript=previous.transcript, segments=previous.segments,
-                language=previous.language,
-                duration_s=previous.duration_s, timings_ms={}, reused_job_id=previous.id,
+                session, job.id, status=JobStatus.done, timings_ms={}, reused_job_id=previous.id,
                 result_voice_file_id=file_id or previous.result_voice_file_id,
             )  # fmt: skip
         await replier.status("done_cached")
@@ -231,18 +247,27 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
 
     await _set_status(state, job.id, JobStatus.downloading)
     await replier.status("stage_downloading")
-    telegram_file = await bot.get_file(job.file_id)
-    buffer = io.BytesIO()
-    await bot.download_file(telegram_file.file_path or "", destination=buffer, timeout=120)
+    source = await _fetch(state, job)
     download_ms = (time.perf_counter() - started) * 1000
 
-    result = await _run_pipeline(state, job, user, buffer.getvalue(), replier)
+    result = await _run_pipeline(state, job, user, source, replier)
 
-    await _set_status(state, job.id, JobStatus.sending)
+    segments = segments_record(result)
+    await _after_earlier_notes(state, job)
+    async with state.session() as session:  # kept before sending: the result's buttons read it
+        await update_job(
+            session, job.id, status=JobStatus.sending, transcript=result.transcript.text, segments=segments,
+            language=result.transcript.language, duration_s=result.duration_s,
+        )  # fmt: skip
     await replier.status("stage_sending")
     voice = result.voice_ogg if job.reply_mode == "voice_text" else None
     file_id = await replier.send_results(
-        voice, result.duration_s, result.transcript.text, skip=job.sent_parts, on_sent=_sent(state, job)
+        voice,
+        result.duration_s,
+        reply_text(job, segments, result.transcript.text, result.duration_s),
+        skip=job.sent_parts,
+        on_sent=_sent(state, job),
+        markup=result_keyboard(job.id, job.strength, replier.lang),
     )
     total_s = time.perf_counter() - started
     async with state.session() as session:
@@ -250,10 +275,6 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
             session,
             job.id,
             status=JobStatus.done,
-            transcript=result.transcript.text,
-            segments=segments_record(result),
-            language=result.transcript.language,
-            duration_s=result.duration_s,
             timings_ms={"download": round(download_ms, 1), **{k: round(v, 1) for k, v in result.timings_ms.items()},
                         "total": round(total_s * 1000, 1)},
             result_voice_file_id=file_id,
@@ -262,6 +283,42 @@ async def _process(state: WorkerState, job: Job, user: User, replier: Replier) -
         )  # fmt: skip
     await replier.status("done", duration=result.duration_s, seconds=total_s)
     return "done"
+
+
+async def _fetch(state: WorkerState, job: Job) -> bytes | str:
+    """The note's file: downloaded from the Bot API into memory (Telegram's limit is 20 MB), or, from a local Bot
+    API server (``TELEGRAM_API_LOCAL``), the path on its disk, which the worker shares and the pipeline reads as a
+    stream (files up to 2 GB)."""
+    telegram_file = await state.bot.get_file(job.file_id)
+    path = telegram_file.file_path or ""
+    if state.settings.telegram_api_local:
+        if not Path(path).is_file():
+            raise LocalFileMissing(
+                f"the local Bot API server's file {path} is not readable here: share its working directory "
+                "with the worker at the same path"
+            )
+        return path
+    buffer = io.BytesIO()
+    await state.bot.download_file(path, destination=buffer, timeout=120)
+    return buffer.getvalue()
+
+
+async def _after_earlier_notes(state: WorkerState, job: Job) -> None:
+    """Wait (up to ``BATCH_WAIT_S``) while other workers are still on notes sent just before this one in the same
+    chat, so that a batch comes back in order also when several workers share it."""
+    deadline = time.monotonic() + BATCH_WAIT_S
+    while time.monotonic() < deadline:
+        async with state.session() as session:
+            if not await earlier_in_progress(session, job, within=BATCH_WINDOW):
+                return
+        await asyncio.sleep(0.5)
+    log.info("job %s: earlier notes of its chat still in progress after %s s; answering anyway", job.id, BATCH_WAIT_S)
+
+
+def reply_text(job: Job, segments: list[dict[str, Any]], text: str, duration_s: float) -> str:
+    """What the user reads: the header (a forwarded note's origin) over the transcript, which has [mm:ss] marks at
+    its paragraphs when the note is over a minute long."""
+    return "\n\n".join(part for part in (job.header, timestamped(segments, text, duration_s)) if part)
 
 
 def segments_record(result: PipelineResult) -> list[dict[str, Any]]:
@@ -279,12 +336,13 @@ def _sent(state: WorkerState, job: Job) -> Callable[[int], Awaitable[None]]:
     return record
 
 
-async def _run_pipeline(state: WorkerState, job: Job, user: User, data: bytes, replier: Replier) -> PipelineResult:
+async def _run_pipeline(
+    state: WorkerState, job: Job, user: User, source: bytes | str, replier: Replier
+) -> PipelineResult:
     """The CPU-bound pipeline in the worker's pipeline process; stage changes edit the status message."""
     settings = state.settings
-    options = replace(
-        state.options, strength=job.strength, language=user.transcribe_language, language_hint=job.language_hint
-    )
+    language = job.transcribe_language or user.transcribe_language
+    options = replace(state.options, strength=job.strength, language=language, language_hint=job.language_hint)
     edits: list[asyncio.Task[None]] = []
 
     def on_stage(stage: str) -> None:
@@ -295,7 +353,7 @@ async def _run_pipeline(state: WorkerState, job: Job, user: User, data: bytes, r
         async with ChatActionSender.record_voice(bot=state.bot, chat_id=job.chat_id):
             try:
                 return await state.pipeline.process(
-                    data,
+                    source,
                     options,
                     denoiser=job.denoiser_version or "none",
                     whisper=job.whisper_version or settings.whisper_version,

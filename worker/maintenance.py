@@ -50,8 +50,7 @@ async def _enqueue(redis: ArqRedis, job: Job, rescue: int = 0) -> ArqJob | None:
     """Queue a job again with the job function of its source (a Telegram note or a web upload)."""
     if job.source == "web" and job.public_id is not None:
         return await enqueue_upload(redis, job_id=job.id, public_id=job.public_id, rescue=rescue)
-    return await enqueue_note(redis, job_id=job.id, chat_id=job.chat_id or 0, message_id=job.message_id or 0,
-                              rescue=rescue)  # fmt: skip
+    return await enqueue_note(redis, job_id=job.id, key=job.key, rescue=rescue)
 
 
 async def purge_expired_results(ctx: dict[str, Any]) -> int:

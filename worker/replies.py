@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
-from aiogram.types import BufferedInputFile, ReplyParameters
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
 
 from core.texts import t
 
@@ -70,11 +70,18 @@ class Replier:
         """Say why the note could not be processed, in the status message."""
         await self.status(key, **values)
 
-    async def send_voice(self, voice: bytes | str, duration_s: float, caption: str | None) -> str:
+    async def send_voice(
+        self, voice: bytes | str, duration_s: float, caption: str | None, markup: InlineKeyboardMarkup | None = None
+    ) -> str:
         """Send the cleaned voice (bytes, or a file_id sent before); returns its file_id."""
         media = voice if isinstance(voice, str) else BufferedInputFile(voice, filename="clean.ogg")
         sent = await self.bot.send_voice(
-            self.chat_id, media, caption=caption, duration=max(1, round(duration_s)), reply_parameters=self._reply_to()
+            self.chat_id,
+            media,
+            caption=caption,
+            duration=max(1, round(duration_s)),
+            reply_parameters=self._reply_to(),
+            reply_markup=markup,
         )
         return sent.voice.file_id if sent.voice else ""
 
@@ -86,16 +93,18 @@ class Replier:
         *,
         skip: int = 0,
         on_sent: Callable[[int], Awaitable[None]] | None = None,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> str | None:
-        """The voice (if any) with the text as its caption when short enough, else the text after it.
+        """The voice (if any) with the text as its caption when short enough, else the text after it; ``markup``
+        (the result's buttons) goes under the last message.
 
         The reply is a sequence of messages; the first ``skip`` were sent by an earlier try and are not sent
         again, and ``on_sent(n)`` is awaited after the n-th goes out. Returns the voice's file_id.
         """
-        parts: list[Callable[[], Awaitable[str | None]]] = []
+        parts: list[Callable[[InlineKeyboardMarkup | None], Awaitable[str | None]]] = []
         if voice is not None:
             caption = text if len(text) <= CAPTION_LIMIT else None
-            parts.append(lambda: self.send_voice(voice, duration_s, caption))
+            parts.append(lambda buttons: self.send_voice(voice, duration_s, caption, buttons))
             if caption is not None:
                 text = ""
         if text:
@@ -104,24 +113,28 @@ class Replier:
         for number, send in enumerate(parts, 1):
             if number <= skip:
                 continue
-            sent = await send()
+            sent = await send(markup if number == len(parts) else None)
             file_id = file_id or sent
             if on_sent is not None:
                 await on_sent(number)
         return file_id
 
-    def _text_parts(self, text: str) -> list[Callable[[], Awaitable[str | None]]]:
+    def _text_parts(self, text: str) -> list[Callable[[InlineKeyboardMarkup | None], Awaitable[str | None]]]:
         """The transcript as messages of at most 4096 characters, or as one .txt file when very long."""
         pieces = split_text(text)
         if len(pieces) > MAX_TEXT_MESSAGES:
-            return [lambda: self._send_document(text)]
-        return [lambda piece=piece: self._send_message(piece) for piece in pieces]
+            return [lambda buttons: self._send_document(text, buttons)]
+        return [lambda buttons, piece=piece: self._send_message(piece, buttons) for piece in pieces]
 
-    async def _send_message(self, piece: str) -> None:
-        await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to())
+    async def _send_message(self, piece: str, markup: InlineKeyboardMarkup | None) -> None:
+        await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to(), reply_markup=markup)
 
-    async def _send_document(self, text: str) -> None:
+    async def _send_document(self, text: str, markup: InlineKeyboardMarkup | None) -> None:
         document = BufferedInputFile(text.encode("utf-8"), filename="transcript.txt")
         await self.bot.send_document(
-            self.chat_id, document, caption=t("transcript_file", self.lang), reply_parameters=self._reply_to()
+            self.chat_id,
+            document,
+            caption=t("transcript_file", self.lang),
+            reply_parameters=self._reply_to(),
+            reply_markup=markup,
         )

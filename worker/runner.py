@@ -141,7 +141,7 @@ class PipelineRunner:
 
     async def process(
         self,
-        data: bytes,
+        data: bytes | str,
         options: PipelineOptions,
         *,
         denoiser: str,
@@ -149,7 +149,8 @@ class PipelineRunner:
         timeout_s: float,
         on_stage: Any = None,
     ) -> PipelineResult:
-        """Run the pipeline on one note; ``PipelineTimedOut`` after ``timeout_s`` seconds (the child is killed)."""
+        """Run the pipeline on one note (its bytes, or a path the child reads as a stream); ``PipelineTimedOut``
+        after ``timeout_s`` seconds (the child is killed)."""
         return await self._call(("process", denoiser, whisper, data, options), timeout_s=timeout_s, on_stage=on_stage)
 
     async def _call(self, request: tuple, *, timeout_s: float | None, on_stage: Any = None) -> Any:

@@ -147,9 +147,9 @@ async def _set_stage(state: WorkerState, job_id: int, stage: str) -> None:
 async def _run_pipeline(state: WorkerState, job: Job, data: bytes, stated_s: float | None) -> PipelineResult:
     """The pipeline in the worker's pipeline process, within the time allowed for a note of the length the file
     states (the longest note's when it states none), as for Telegram notes; each stage is recorded on the job for
-    the page to show. The uploader's language choice is a fixed language, not a hint."""
+    the page to show."""
     settings = state.settings
-    options = replace(state.options, strength=job.strength, language=job.language_hint)
+    options = replace(state.options, strength=job.strength, language=job.transcribe_language)
     updates: list[asyncio.Task[None]] = []
     in_order = asyncio.Lock()  # waiters get it first come, first served: stages are recorded in their order
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,8 @@ async def start(message: Message, lang: str) -> None:
 
 
 async def help_(message: Message, lang: str, settings: Settings) -> None:
-    await message.answer(t("help", lang, max_mb=settings.max_file_mb, max_min=settings.max_duration_s / 60))
+    limits = t("help", lang, max_mb=settings.max_file_mb, max_min=settings.max_duration_s / 60)
+    await message.answer(f"{limits}\n\n{t('group_help', lang)}")
 
 
 async def forget(message: Message, session: AsyncSession, lang: str) -> None:
@@ -41,7 +43,8 @@ def build_router() -> Router:
 
 
 def build_fallback() -> Router:
-    """Anything no other router took: a short help. Include it last."""
+    """Anything no other router took, in a private chat: a short help (in groups the bot speaks only when asked).
+    Include it last."""
     router = Router(name="fallback")
-    router.message.register(not_audio)
+    router.message.register(not_audio, F.chat.type == ChatType.PRIVATE)
     return router

@@ -6,7 +6,20 @@ import datetime as dt
 import enum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -56,6 +69,7 @@ class Job(Base):
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_client_created", "client", "created_at"),
+        Index("ix_jobs_chat_created", "chat_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -75,6 +89,8 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     language_hint: Mapped[str | None] = mapped_column(String(8))
+    transcribe_language: Mapped[str | None] = mapped_column(String(8))  # fixed by the user or chat; None = detect
+    header: Mapped[str | None] = mapped_column(Text)  # put above the transcript (a forwarded note's origin)
     strength: Mapped[str] = mapped_column(String(8), default="strong", server_default="strong")  # off/gentle/strong
     reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")
     denoiser_version: Mapped[str | None] = mapped_column(String(256))
@@ -95,6 +111,19 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class Chat(Base):
+    """A group or supergroup the bot was used in, and how it behaves there (set by the chat's admins)."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    auto: Mapped[bool] = mapped_column(default=False, server_default=false())  # transcribe every note unasked
+    transcribe_language: Mapped[str | None] = mapped_column(String(8))
+    reply_mode: Mapped[str] = mapped_column(String(16), default="text", server_default="text")  # or voice_text
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 
 
 class ModelSetting(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db.models import AuditLog, Job, JobStatus, ModelSetting, User, utcnow
+from core.db.models import AuditLog, Chat, Job, JobStatus, ModelSetting, User, utcnow
 
 UNFINISHED = (
     JobStatus.queued,
@@ -52,14 +52,15 @@ async def update_user(session: AsyncSession, user_id: int, **fields: Any) -> Use
     return user
 
 
-def job_key(chat_id: int, message_id: int) -> str:
-    """One job per Telegram message: a redelivered update maps to the same key."""
-    return f"{chat_id}:{message_id}"
+def job_key(chat_id: int, message_id: int, variant: str = "") -> str:
+    """One job per Telegram message and variant (``clean``: asked for the voice too; ``strong``: cleaned again):
+    a redelivered update maps to the same key."""
+    return f"{chat_id}:{message_id}" + (f":{variant}" if variant else "")
 
 
-async def create_job(session: AsyncSession, **fields: Any) -> tuple[Job, bool]:
-    """Insert a job unless one exists for the same message; returns (job, created)."""
-    key = job_key(fields["chat_id"], fields["message_id"])
+async def create_job(session: AsyncSession, *, variant: str = "", **fields: Any) -> tuple[Job, bool]:
+    """Insert a job unless one exists for the same message and variant; returns (job, created)."""
+    key = job_key(fields["chat_id"], fields["message_id"], variant)
     existing = await session.scalar(select(Job).where(Job.key == key))
     if existing is not None:
         return existing, False
@@ -212,6 +213,57 @@ async def user_load(session: AsyncSession, user_id: int, *, exclude_id: int) -> 
     )
 
 
+async def chat_load(session: AsyncSession, chat_id: int, *, exclude_id: int) -> tuple[int, dt.datetime | None]:
+    """(jobs accepted in a chat in the last hour, the oldest of them): a group's own rate limit."""
+    hour_ago = utcnow() - dt.timedelta(hours=1)
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(Job.created_at)).where(
+                Job.chat_id == chat_id,
+                Job.id != exclude_id,
+                Job.created_at >= hour_ago,
+                Job.error_code.is_distinct_from("rate_limited"),
+            )
+        )
+    ).one()
+    return int(count or 0), _aware(oldest) if oldest is not None else None
+
+
+async def earlier_in_progress(session: AsyncSession, job: Job, *, within: dt.timedelta) -> int:
+    """How many notes of the same chat, sent before ``job`` (lower message ids) and recorded at most ``within``
+    before it, are being processed by some worker now: a batch (of forwarded notes, say) is answered in order.
+    A queued one that no worker has taken is not counted: this worker may be the one it waits for."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.chat_id == job.chat_id,
+            Job.message_id < job.message_id,
+            Job.created_at >= _aware(job.created_at) - within,
+            Job.status.in_(IN_PROGRESS),
+        )
+    )
+    return int(count or 0)
+
+
+async def get_chat(session: AsyncSession, chat_id: int) -> Chat | None:
+    """A group's settings, or None when its admins never changed any."""
+    return await session.get(Chat, chat_id, populate_existing=True)
+
+
+async def update_chat(session: AsyncSession, chat_id: int, admin_id: int, **fields: Any) -> Chat:
+    """Change a group's settings (created on first change) and commit."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        chat = Chat(id=chat_id)
+        session.add(chat)
+    for name, value in fields.items():
+        setattr(chat, name, value)
+    chat.updated_by = admin_id
+    await session.commit()
+    return chat
+
+
 def _aware(moment: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes: they are UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
@@ -234,7 +286,7 @@ async def purge_expired(session: AsyncSession, before: dt.datetime) -> int:
             Job.finished_at < before,
             Job.transcript.is_not(None) | Job.segments.is_not(None) | Job.result_voice_file_id.is_not(None),
         )
-        .values(transcript=None, segments=None, result_voice_file_id=None, error=None)
+        .values(transcript=None, segments=None, header=None, result_voice_file_id=None, error=None)
     )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,36 +1,54 @@
-"""Subtitles from segments: cue limits, SRT and VTT layout, [mm:ss] timestamps."""
+"""Subtitles and timestamped text from segments: cue limits, times, formats, paragraphs."""
 
 from __future__ import annotations
 
-from core.subtitles import MAX_CUE_S, MAX_LINE, MAX_LINES, clock, cues, timestamped_text, to_srt, to_vtt
+import itertools
+import re
 
-SEGMENTS = [
-    {"start": 0.0, "end": 2.5, "text": " Hello there."},
-    {"start": 2.5, "end": 21.0, "text": " " + " ".join(["word"] * 60)},  # long: several cues
-    {"start": 3601.2, "end": 3603.0, "text": "Late."},
-]
+from core.subtitles import LINE_CHARS, MAX_CUE_S, cues, mark, paragraphs, timestamped, to_srt, to_vtt
+
+LONG = (
+    "this is a rather long sentence that Whisper gave as one segment because the speaker did not pause "
+    "anywhere at all while talking about the weather and the trains"
+)
 
 
-def test_cues_keep_to_seven_seconds_and_two_lines_of_42() -> None:
-    made = cues(SEGMENTS)
-    assert len(made) > 3
+def test_cues_keep_the_limits_and_cover_the_segment() -> None:
+    made = cues([{"start": 1.0, "end": 16.0, "text": LONG}])
+    assert len(made) >= 3
+    assert made[0].start == 1.0 and abs(made[-1].end - 16.0) < 1e-6
     for cue in made:
         assert cue.end - cue.start <= MAX_CUE_S + 1e-9
-        assert 1 <= len(cue.lines) <= MAX_LINES and all(len(line) <= MAX_LINE for line in cue.lines)
-    assert [c.start for c in made] == sorted(c.start for c in made)
-    words = " ".join(line for c in made for line in c.lines).split()
-    assert words == " ".join(s["text"] for s in SEGMENTS).split()  # nothing lost, nothing added
+        assert 1 <= len(cue.lines) <= 2
+        assert all(len(line) <= LINE_CHARS for line in cue.lines)
+    for before, after in itertools.pairwise(made):
+        assert before.end <= after.start + 1e-9
+    assert " ".join(" ".join(c.lines) for c in made) == LONG
 
 
-def test_srt_and_vtt_layout() -> None:
-    srt = to_srt(SEGMENTS[:1])
-    assert srt == "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n"
-    vtt = to_vtt(SEGMENTS[:1])
-    assert vtt == "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n"
-    assert "01:00:01,200 --> 01:00:03,000" in to_srt(SEGMENTS)
+def test_overlapping_segments_do_not_overlap_as_cues() -> None:
+    made = cues([{"start": 0.0, "end": 3.0, "text": "one two"}, {"start": 2.5, "end": 4.0, "text": "three"}])
+    assert made[1].start >= made[0].end
+
+
+def test_srt_and_vtt_formats() -> None:
+    segments = [{"start": 0.5, "end": 2.25, "text": " Hello there."}, {"start": 3661.0, "end": 3662.0, "text": "Bye"}]
+    srt = to_srt(segments)
+    assert srt.startswith("1\n00:00:00,500 --> 00:00:02,250\nHello there.\n\n2\n01:01:01,000 --> 01:01:02,000\nBye")
+    vtt = to_vtt(segments)
+    assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.250\nHello there.")
+    assert len(re.findall(r"-->", vtt)) == 2
     assert to_srt([]) == "" and to_vtt([]) == "WEBVTT\n\n"
 
 
-def test_timestamps() -> None:
-    assert clock(0) == "[00:00]" and clock(75.9) == "[01:15]" and clock(3725) == "[1:02:05]"
-    assert timestamped_text(SEGMENTS[:1]) == "[00:00] Hello there.\n"
+def test_marks_and_paragraphs() -> None:
+    assert mark(5.9) == "[00:05]" and mark(125) == "[02:05]" and mark(3725) == "[1:02:05]"
+    segments = [
+        {"start": 0.0, "end": 4.0, "text": "First part."},
+        {"start": 4.2, "end": 8.0, "text": "Still first."},
+        {"start": 12.0, "end": 15.0, "text": "After a pause."},
+    ]
+    assert paragraphs(segments) == [(0.0, "First part. Still first."), (12.0, "After a pause.")]
+    text = "First part. Still first. After a pause."
+    assert timestamped(segments, text, duration_s=30.0) == text  # short notes stay plain
+    assert timestamped(segments, text, duration_s=70.0) == "[00:00] First part. Still first.\n\n[00:12] After a pause."
