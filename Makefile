@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests run in two processes (pytest-xdist), a module's tests in one; TEST_WORKERS=0 runs them in this process
 TEST_WORKERS ?= 2
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench clean screenshot
 
 BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
 
@@ -28,6 +28,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+
+# the README's picture of the web page, taken by the browser test (headless Debian Chromium)
+screenshot: setup
+	VOICEBOT_SCREENSHOT=docs/web.png $(BIN)/python -m pytest -q tests/web/test_browser.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.jobs import Job as ArqJob
 
 JOB_FUNCTION = "process_note"
+WEB_JOB_FUNCTION = "process_upload"  # a file uploaded through the web page
 QUEUE_NAME = "voicebot:queue"
 HEALTH_CHECK_KEY = "voicebot:health-check"
 LOADED_KEY = "voicebot:loaded:"  # + worker name → JSON of the versions it holds in memory
@@ -31,6 +32,18 @@ def arq_job_id(key: str, rescue: int = 0) -> str:
 async def enqueue_note(pool: ArqRedis, *, job_id: int, key: str, rescue: int = 0) -> ArqJob | None:
     """Queue job ``job_id`` (its ``key``); ``None`` when it is already queued or its result still kept."""
     return await pool.enqueue_job(JOB_FUNCTION, job_id, _job_id=arq_job_id(key, rescue), _queue_name=QUEUE_NAME)
+
+
+def web_arq_job_id(public_id: str, rescue: int = 0) -> str:
+    """A web upload's arq job id (as ``arq_job_id``, a rescue gets its own)."""
+    return f"upload:{public_id}" + (f":r{rescue}" if rescue else "")
+
+
+async def enqueue_upload(pool: ArqRedis, *, job_id: int, public_id: str, rescue: int = 0) -> ArqJob | None:
+    """Queue web job ``job_id``; ``None`` when it is already queued."""
+    return await pool.enqueue_job(
+        WEB_JOB_FUNCTION, job_id, _job_id=web_arq_job_id(public_id, rescue), _queue_name=QUEUE_NAME
+    )
 
 
 async def queue_depth(pool: ArqRedis) -> int:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     job_stale_after_s: float = Field(45.0, gt=0)  # no heartbeat for this long: the worker died, requeue
     requeue_after_s: float = Field(60.0, gt=0)  # a queued job this old is queued again if Redis lost it
 
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    web_admin_token: SecretStr | None = None  # unset: no /admin page
+    web_data_dir: Path = Path("var") / "web"  # uploads and results of web jobs, shared by the web app and workers
+    web_jobs_per_hour: int = Field(20, ge=1)  # per client (IP address)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -1,4 +1,5 @@
-# The bot: aiogram, arq, SQLAlchemy — no torch, no models. Also runs the database migrations.
+# The bot and the web page: aiogram (with aiohttp), arq, SQLAlchemy — no torch, no models. Also runs the database
+# migrations.
 #   docker build -f docker/bot.Dockerfile -t voicebot-bot .
 FROM python:3.11-slim-bookworm
 
@@ -19,10 +20,11 @@ COPY core core
 COPY ml ml
 COPY worker worker
 COPY voicebot voicebot
+COPY web web
 RUN python3 -m venv /opt/venv \
     && pip install . \
     && useradd --create-home --uid 10001 voicebot \
-    && mkdir -p /data && chown voicebot /data
+    && mkdir -p /data /web-data && chown voicebot /data /web-data
 
 USER voicebot
 ENTRYPOINT ["voicebot"]

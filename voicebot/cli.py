@@ -109,7 +109,10 @@ SAMPLE = Path(__file__).resolve().parents[1] / "ml" / "samples" / "noisy_note.og
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """The main job on embedded defaults: bot + worker when a token is set, else a demo on the sample."""
+    """The main job on embedded defaults: bot + worker + web page when a token is set; without one, a demo on the
+    sample, then the worker and the web page (no bot)."""
+    from voicebot.supervisor import run_all
+
     if settings.telegram_bot_token is None:
         print(
             "No TELEGRAM_BOT_TOKEN is set, so the bot cannot start. To run it: create a bot with @BotFather,\n"
@@ -119,9 +122,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
         out = Path("var") / "sample-output"
         demo = build_parser().parse_args(["process", str(SAMPLE), "--out-dir", str(out)])
-        return cmd_process(demo, settings)
-    from voicebot.supervisor import run_all
-
+        if code := cmd_process(demo, settings):
+            return code
+        print("\nThe web page and a worker start now (the bot needs the token).", file=sys.stderr)
     return run_all(settings)
 
 
@@ -151,9 +154,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         healthy = worker_healthy(settings)
         print("healthy" if healthy else "unhealthy")
         return 0 if healthy else 1
-    if (code := _need_token(settings)) is not None:
-        return code
+    if settings.telegram_bot_token is None:
+        print("voicebot: no TELEGRAM_BOT_TOKEN: this worker processes web uploads only", file=sys.stderr)
     run_worker(wiring.worker_setup(settings))
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the web page and its API (WEB_HOST:WEB_PORT)."""
+    from web.app import run_web
+
+    run_web(settings, wiring.registry(settings))
     return 0
 
 
@@ -190,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the worker that processes queued notes")
     worker.add_argument("--check", action="store_true", help="health check: exit 0 if this host's worker is alive")
     worker.set_defaults(func=cmd_worker)
+    web = sub.add_parser("web", help="serve the web page and its API (WEB_HOST, WEB_PORT)")
+    web.set_defaults(func=cmd_web)
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_sub.add_parser("upgrade", help="migrate to the newest schema")

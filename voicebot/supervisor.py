@@ -1,4 +1,5 @@
-"""`voicebot run`: everything on one machine — Redis (embedded unless REDIS_URL is set), migrations, bot, worker."""
+"""`voicebot run`: everything on one machine — Redis (embedded unless REDIS_URL is set), migrations, bot (when a
+token is set), worker, web page."""
 
 from __future__ import annotations
 
@@ -61,13 +62,16 @@ def embedded_redis(port: int | None = None) -> Iterator[str]:
 
 
 def run_all(settings: Settings) -> int:
-    """Migrate the database, then run bot and worker as child processes until Ctrl-C or one of them exits."""
+    """Migrate the database, then run worker, web page and (with a token) bot as child processes until Ctrl-C or one
+    of them exits."""
     upgrade(settings.database_url)
     print(f"database ready ({settings.database_url.split('://')[0]})", file=sys.stderr)
     with embedded_redis() if settings.redis_url is None else _given(settings.redis_url) as redis_url:
         env = {**os.environ, "REDIS_URL": redis_url}
-        children = [subprocess.Popen([sys.executable, "-m", "voicebot", role], env=env) for role in ("worker", "bot")]
-        print("bot and worker running; press Ctrl-C to stop", file=sys.stderr)
+        roles = ("worker", "web", "bot") if settings.telegram_bot_token is not None else ("worker", "web")
+        children = [subprocess.Popen([sys.executable, "-m", "voicebot", role], env=env) for role in roles]
+        print(f"{', '.join(roles)} running (web page at http://{settings.web_host}:{settings.web_port}/); "
+              "press Ctrl-C to stop", file=sys.stderr)  # fmt: skip
         stop = threading.Event()
         # explicit handlers: a process started with SIGINT ignored (e.g. from a background job) keeps it
         # ignored, and Python would then never raise KeyboardInterrupt

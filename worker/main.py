@@ -10,11 +10,12 @@ from typing import Any
 from arq import cron, func
 from arq.worker import Worker, async_check_health
 
-from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, redis_settings
+from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, WEB_JOB_FUNCTION, redis_settings
 from core.settings import Settings
 from worker.jobs import process_note, processing_timeout_s
 from worker.maintenance import RESCUE_SECONDS, purge_expired_results, rescue_stalled
 from worker.state import MAX_TRIES, WorkerSetup, WorkerState
+from worker.web_jobs import process_upload
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,12 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def make_worker(setup: WorkerSetup, **overrides: Any) -> Worker:
     """An arq Worker for this setup; ``overrides`` are arq's options (tests poll faster, handle no signals)."""
     settings = setup.settings
+    timeout = job_timeout_s(settings)
+    functions = [func(process_upload, name=WEB_JOB_FUNCTION, timeout=timeout, max_tries=MAX_TRIES)]
+    if settings.telegram_bot_token is not None:  # without a token the worker serves web uploads only
+        functions.append(func(process_note, name=JOB_FUNCTION, timeout=timeout, max_tries=MAX_TRIES))
     options: dict[str, Any] = {
-        "functions": [func(process_note, name=JOB_FUNCTION, timeout=job_timeout_s(settings), max_tries=MAX_TRIES)],
+        "functions": functions,
         "cron_jobs": [
             cron(rescue_stalled, second=RESCUE_SECONDS, run_at_startup=True),
             cron(purge_expired_results, minute=17, second=0),

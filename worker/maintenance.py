@@ -3,13 +3,18 @@ results older than the retention period."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
 
-from core.db.models import utcnow
+from arq.connections import ArqRedis
+from arq.jobs import Job as ArqJob
+
+from core.db.models import Job, utcnow
 from core.db.repo import purge_expired, stalled_jobs, take_over
-from core.queue import enqueue_note
+from core.queue import enqueue_note, enqueue_upload
+from core.webfiles import WebFiles
 from worker.state import WorkerState
 
 log = logging.getLogger(__name__)
@@ -31,22 +36,31 @@ async def rescue_stalled(ctx: dict[str, Any]) -> int:
         )
         for job in dead:
             log.warning("job %s: worker %s stopped beating; queueing it again", job.id, job.worker)
-            await enqueue_note(state.redis, job_id=job.id, key=job.key,
-                               rescue=job.attempts)  # fmt: skip
+            await _enqueue(state.redis, job, rescue=job.attempts)
             if await take_over(session, job):  # only after it is queued: a failed enqueue is retried next tick
                 queued += 1
         for job in waiting:
-            if await enqueue_note(state.redis, job_id=job.id, key=job.key):
+            if await _enqueue(state.redis, job):
                 log.warning("job %s was missing from the queue; queued it again", job.id)
                 queued += 1
     return queued
 
 
+async def _enqueue(redis: ArqRedis, job: Job, rescue: int = 0) -> ArqJob | None:
+    """Queue a job again with the job function of its source (a Telegram note or a web upload)."""
+    if job.source == "web" and job.public_id is not None:
+        return await enqueue_upload(redis, job_id=job.id, public_id=job.public_id, rescue=rescue)
+    return await enqueue_note(redis, job_id=job.id, key=job.key, rescue=rescue)
+
+
 async def purge_expired_results(ctx: dict[str, Any]) -> int:
-    """Erase transcripts and stored results older than RETENTION_DAYS."""
+    """Erase transcripts and stored results older than RETENTION_DAYS, and the web jobs' files (uploads, cleaned
+    voices, spectrograms) as old."""
     state: WorkerState = ctx["state"]
+    before = utcnow() - dt.timedelta(days=state.settings.retention_days)
     async with state.session() as session:
-        count = await purge_expired(session, utcnow() - dt.timedelta(days=state.settings.retention_days))
-    if count:
-        log.info("erased the results of %d jobs past retention", count)
+        count = await purge_expired(session, before)
+    folders = await asyncio.to_thread(WebFiles(state.settings.web_data_dir).purge_older_than, before)
+    if count or folders:
+        log.info("erased the results of %d jobs and %d web job folders past retention", count, folders)
     return count

@@ -46,7 +46,7 @@ class WorkerState:
     redis: ArqRedis
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    bot: Bot
+    bot: Bot | None  # None without TELEGRAM_BOT_TOKEN: such a worker serves web uploads only
     pipeline: PipelineRunner
     owns_pipeline: bool
     name: str
@@ -62,7 +62,7 @@ class WorkerState:
             redis=redis,
             engine=engine,
             sessionmaker=make_sessionmaker(engine),
-            bot=make_bot(setup.settings),
+            bot=make_bot(setup.settings) if setup.settings.telegram_bot_token else None,
             pipeline=setup.pipeline or PipelineRunner(setup.models),
             owns_pipeline=setup.pipeline is None,
             name=f"{socket.gethostname()}:{os.getpid()}",
@@ -89,7 +89,8 @@ class WorkerState:
     async def close(self) -> None:
         """Withdraw the loaded-models note, close the Bot API session and the database, stop an own pipeline."""
         await self.redis.delete(LOADED_KEY + self.name)
-        await self.bot.session.close()
+        if self.bot is not None:
+            await self.bot.session.close()
         await self.engine.dispose()
         if self.owns_pipeline:
             await asyncio.to_thread(self.pipeline.close)

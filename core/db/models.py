@@ -68,18 +68,20 @@ class Job(Base):
         Index("ix_jobs_file_versions", "file_unique_id", "denoiser_version", "whisper_version", "status"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_client_created", "client", "created_at"),
         Index("ix_jobs_chat_created", "chat_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(64), unique=True)  # "<chat_id>:<message_id>": one job per message
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
-    message_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # "<chat_id>:<message_id>"; "web:<public_id>"
+    # Telegram's side of a job; empty for web uploads
+    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(16))  # voice, audio, video_note, document
-    file_id: Mapped[str] = mapped_column(String(256))
-    file_unique_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # voice, audio, video_note, document; web: the file's format
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    file_unique_id: Mapped[str | None] = mapped_column(String(64))
     file_size: Mapped[int | None] = mapped_column(BigInteger)
     duration_s: Mapped[float | None] = mapped_column(Float)
     status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16), default=JobStatus.queued)
@@ -97,6 +99,9 @@ class Job(Base):
     transcript: Mapped[str | None] = mapped_column(Text)
     segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # Whisper's: start, end (s), text
     source: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")  # or "web"
+    public_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # a web job's unguessable id
+    client: Mapped[str | None] = mapped_column(String(64))  # a web job's sender: a hash of their address
+    stage: Mapped[str | None] = mapped_column(String(16))  # a web job's pipeline stage (decoding, denoising...)
     language: Mapped[str | None] = mapped_column(String(8))
     result_voice_file_id: Mapped[str | None] = mapped_column(String(256))
     reused_job_id: Mapped[int | None] = mapped_column(Integer)

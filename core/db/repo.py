@@ -282,7 +282,10 @@ async def purge_expired(session: AsyncSession, before: dt.datetime) -> int:
     """Erase transcripts and stored results of jobs finished before ``before``; returns how many."""
     result = await session.execute(
         update(Job)
-        .where(Job.finished_at < before, (Job.transcript.is_not(None)) | (Job.result_voice_file_id.is_not(None)))
+        .where(
+            Job.finished_at < before,
+            Job.transcript.is_not(None) | Job.segments.is_not(None) | Job.result_voice_file_id.is_not(None),
+        )
         .values(transcript=None, segments=None, header=None, result_voice_file_id=None, error=None)
     )
     await session.commit()
@@ -334,7 +337,7 @@ async def stalled_jobs(
             select(Job).where(
                 Job.status.in_(UNFINISHED),
                 Job.heartbeat_at.is_(None),
-                Job.status_message_id.is_not(None),
+                Job.status_message_id.is_not(None) | (Job.source == "web"),  # a Telegram job once acknowledged
                 Job.created_at < queued_before,
             )
         )
@@ -349,3 +352,26 @@ async def take_over(session: AsyncSession, job: Job) -> bool:
     )
     await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def create_web_job(session: AsyncSession, *, public_id: str, client: str, kind: str, **fields: Any) -> Job:
+    """Record a web upload (``kind``: its file format) under its public id."""
+    job = Job(key=f"web:{public_id}", source="web", public_id=public_id, client=client, kind=kind, **fields)
+    session.add(job)
+    await session.commit()
+    return job
+
+
+async def get_web_job(session: AsyncSession, public_id: str) -> Job | None:
+    """A web job by its public id (never a Telegram job)."""
+    return await session.scalar(select(Job).where(Job.public_id == public_id, Job.source == "web"))
+
+
+async def web_jobs_since(session: AsyncSession, client: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many web jobs ``client`` created since ``since``, and when the first of them was created."""
+    count, first = (
+        await session.execute(
+            select(func.count(), func.min(Job.created_at)).where(Job.client == client, Job.created_at >= since)
+        )
+    ).one()
+    return int(count or 0), None if first is None else _aware(first)
