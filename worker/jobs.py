@@ -112,7 +112,7 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
             log.warning("job %s vanished while being claimed", job_id)
             return "missing"
     replier = Replier(state.bot, job.chat_id, job.message_id, job.status_message_id, lang)
-    beating = asyncio.create_task(_keep_beating(state, job.id))
+    beating = asyncio.create_task(keep_beating(state, job.id))
     try:
         return await _handle(state, job, user, replier, job_try=ctx.get("job_try", 1))
     except Retry:
@@ -122,7 +122,7 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         beating.cancel()
 
 
-async def _keep_beating(state: WorkerState, job_id: int) -> None:
+async def keep_beating(state: WorkerState, job_id: int) -> None:
     """Refresh the job's heartbeat while this worker holds it; a stale heartbeat means the worker died."""
     while True:
         await asyncio.sleep(state.settings.job_heartbeat_s)

@@ -15,13 +15,20 @@ from arq import Retry
 from sqlalchemy.exc import OperationalError
 
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import claim_job, get_active_models, get_job, heartbeat, release_job, update_job
+from core.db.repo import claim_job, get_active_models, get_job, release_job, update_job
 from core.webfiles import WebFiles, write_atomically
 from ml.audio import probe_duration
 from ml.errors import AudioError
 from ml.pipeline import PipelineResult
 from ml.spectrogram import spectrograms_png
-from worker.jobs import STAGE_STATUS, TRANSIENT, processing_timeout_s, retry_delay_s, segments_record
+from worker.jobs import (
+    STAGE_STATUS,
+    TRANSIENT,
+    keep_beating,
+    processing_timeout_s,
+    retry_delay_s,
+    segments_record,
+)
 from worker.runner import PipelineCrashed, PipelineTimedOut
 from worker.state import WorkerState
 
@@ -55,7 +62,7 @@ async def process_upload(ctx: dict[str, Any], job_id: int) -> str:
         job = await get_job(session, job_id)
     if job is None:
         return "missing"
-    beating = asyncio.create_task(_keep_beating(state, job.id))
+    beating = asyncio.create_task(keep_beating(state, job.id))
     try:
         return await _handle(state, job, job_try=ctx.get("job_try", 1))
     except Retry:
@@ -65,17 +72,6 @@ async def process_upload(ctx: dict[str, Any], job_id: int) -> str:
         raise
     finally:
         beating.cancel()
-
-
-async def _keep_beating(state: WorkerState, job_id: int) -> None:
-    """Refresh the job's heartbeat while this worker holds it (a stale one gets the job rescued)."""
-    while True:
-        await asyncio.sleep(state.settings.job_heartbeat_s)
-        try:
-            async with state.session() as session:
-                await heartbeat(session, job_id, state.name)
-        except OperationalError as exc:
-            log.warning("web job %s: heartbeat failed: %s", job_id, exc)
 
 
 async def _handle(state: WorkerState, job: Job, *, job_try: int) -> str:
