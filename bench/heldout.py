@@ -72,7 +72,7 @@ def main() -> None:
     dnsmos = dnsmos_available()
     items = mixtures(args.count)
     registry = wiring.registry(load_settings())
-    rows = []
+    rows, by_noise = [], []
     for name in models:
         base, limit_db = split_strength(name)
         denoiser = load_denoiser(base, registry)
@@ -85,6 +85,9 @@ def main() -> None:
             scores.append(score(out, clean, dnsmos=dnsmos))
         means = {k: float(np.nanmean([s[k] for s in scores])) for k in scores[0]}
         rows.append([name, *(f"{means[k]:.3f}" for k in means), f"{seconds / audio_s:.3f}"])
+        kinds = [kind for _, _, kind, _ in items]
+        per_kind = {kind: [s["si_sdr"] for s, k in zip(scores, kinds, strict=True) if k == kind] for kind in NOISES}
+        by_noise.append([name, *(f"{np.mean(per_kind[kind]):.2f}" for kind in NOISES)])
         print(rows[-1], flush=True)
     header = ["model", *scores[0].keys(), "RTF"]
     total = sum(noisy.size for noisy, _, _, _ in items) / SAMPLE_RATE
@@ -94,6 +97,8 @@ def main() -> None:
         f"utterances of the other speaker) at {', '.join(f'{s:g}' for s in SNRS)} dB SNR, in turn; seed 0. "
         "Speakers and noises are in neither data folder. 16 kHz in and out; DNSMOS "
         + ("P.835 on each output tiled to 10 s." if dnsmos else "skipped (models not installed).")
+        + "\n\nSI-SDR (dB) by noise:\n\n"
+        + markdown_table(["model", *NOISES], by_noise)
     )
     record("Denoisers on held-out speech and noise", markdown_table(header, rows), notes, write=not args.no_record)
 
