@@ -22,6 +22,7 @@ from aiogram.exceptions import (
 from aiogram.utils.chat_action import ChatActionSender
 from arq import Retry
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Job, JobStatus, User, utcnow
 from core.db.repo import (
@@ -89,11 +90,9 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
         if job is None:
             log.warning("job %s not found", job_id)
             return "missing"
-        if job.status.finished:
-            return f"already {job.status.value}"
-        stale_before = utcnow() - dt.timedelta(seconds=settings.job_stale_after_s)
-        if not await claim_job(session, job.id, state.name, stale_before=stale_before):
-            return "held by another worker"
+        skipped = await take(state, session, job)
+        if skipped:
+            return skipped
         user = await session.get(User, job.user_id)
         if user is None:  # /forget deletes a user's jobs with them: nothing is left to answer
             log.warning("job %s: its user is gone", job_id)
@@ -116,7 +115,7 @@ async def process_note(ctx: dict[str, Any], job_id: int) -> str:
     try:
         return await _handle(state, job, user, replier, job_try=ctx.get("job_try", 1))
     except Retry:
-        await _release(state, job.id)
+        await release(state, job.id)
         raise
     finally:
         beating.cancel()
@@ -133,7 +132,17 @@ async def keep_beating(state: WorkerState, job_id: int) -> None:
             log.warning("job %s: heartbeat failed: %s", job_id, exc)
 
 
-async def _release(state: WorkerState, job_id: int) -> None:
+async def take(state: WorkerState, session: AsyncSession, job: Job) -> str | None:
+    """Claim ``job`` for this worker; or the reason it is left alone (finished, or held by a live worker)."""
+    if job.status.finished:
+        return f"already {job.status.value}"
+    stale_before = utcnow() - dt.timedelta(seconds=state.settings.job_stale_after_s)
+    if not await claim_job(session, job.id, state.name, stale_before=stale_before):
+        return "held by another worker"
+    return None
+
+
+async def release(state: WorkerState, job_id: int) -> None:
     """Free the job for its retry; if the database is down too, the rescue frees it once the heartbeat is stale."""
     with contextlib.suppress(OperationalError):
         async with state.session() as session:

@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
+import errno
 import logging
 import time
 from dataclasses import replace
 from typing import Any
 
 from arq import Retry
-from sqlalchemy.exc import OperationalError
 
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import claim_job, get_active_models, get_job, release_job, update_job
+from core.db.repo import get_active_models, get_job, update_job
 from core.webfiles import WebFiles, write_atomically
 from ml.audio import probe_duration
 from ml.errors import AudioError
@@ -26,8 +24,10 @@ from worker.jobs import (
     TRANSIENT,
     keep_beating,
     processing_timeout_s,
+    release,
     retry_delay_s,
     segments_record,
+    take,
 )
 from worker.runner import PipelineCrashed, PipelineTimedOut
 from worker.state import WorkerState
@@ -44,11 +44,9 @@ async def process_upload(ctx: dict[str, Any], job_id: int) -> str:
         if job is None or job.source != "web" or job.public_id is None:
             log.warning("web job %s not found", job_id)
             return "missing"
-        if job.status.finished:
-            return f"already {job.status.value}"
-        stale_before = utcnow() - dt.timedelta(seconds=settings.job_stale_after_s)
-        if not await claim_job(session, job.id, state.name, stale_before=stale_before):
-            return "held by another worker"
+        skipped = await take(state, session, job)
+        if skipped:
+            return skipped
         active = await get_active_models(session, settings.default_models)
         await update_job(
             session,
@@ -66,9 +64,7 @@ async def process_upload(ctx: dict[str, Any], job_id: int) -> str:
     try:
         return await _handle(state, job, job_try=ctx.get("job_try", 1))
     except Retry:
-        with contextlib.suppress(OperationalError):
-            async with state.session() as session:
-                await release_job(session, job.id, state.name)
+        await release(state, job.id)
         raise
     finally:
         beating.cancel()
@@ -109,11 +105,13 @@ async def _process(state: WorkerState, job: Job) -> str:
     public_id = job.public_id or ""
     started = time.perf_counter()
     path = files.original(public_id, job.kind)
-    original = await asyncio.to_thread(path.read_bytes)
+    if not path.is_file():  # its folder was erased (retention) before a worker got to it
+        raise FileNotFoundError(errno.ENOENT, "no such upload", str(path))
     stated_s = await asyncio.to_thread(probe_duration, path)  # what the file says; None when it does not
-    result = await _run_pipeline(state, job, original, stated_s)
+    # the pipeline and the spectrogram read the file by its path, as a stream: an upload is never held whole
+    result = await _run_pipeline(state, job, str(path), stated_s)
     await _set_stage(state, job.id, "drawing")
-    picture = await asyncio.to_thread(spectrograms_png, [original, result.voice_ogg])
+    picture = await asyncio.to_thread(spectrograms_png, [str(path), result.voice_ogg])
     await asyncio.to_thread(write_atomically, files.spectrogram(public_id), picture)
     await asyncio.to_thread(write_atomically, files.cleaned(public_id), result.voice_ogg)
     total_ms = (time.perf_counter() - started) * 1000
@@ -140,7 +138,7 @@ async def _set_stage(state: WorkerState, job_id: int, stage: str) -> None:
         await update_job(session, job_id, stage=stage, **({"status": status} if status else {}))
 
 
-async def _run_pipeline(state: WorkerState, job: Job, data: bytes, stated_s: float | None) -> PipelineResult:
+async def _run_pipeline(state: WorkerState, job: Job, source: str, stated_s: float | None) -> PipelineResult:
     """The pipeline in the worker's pipeline process, within the time allowed for a note of the length the file
     states (the longest note's when it states none), as for Telegram notes; each stage is recorded on the job for
     the page to show."""
@@ -158,7 +156,7 @@ async def _run_pipeline(state: WorkerState, job: Job, data: bytes, stated_s: flo
 
     try:
         return await state.pipeline.process(
-            data,
+            source,
             options,
             denoiser=job.denoiser_version or "none",
             whisper=job.whisper_version or settings.whisper_version,
