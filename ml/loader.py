@@ -58,9 +58,9 @@ class ModelCache:
             return PassThrough()
         if version.name == "rnnoise":
             return RNNoiseDenoiser()
-        if version.name == "deepfilternet3":
+        if version.name == "deepfilternet3" or version.arch == "deepfilternet3" or name.endswith(".tar.gz"):
             archive = self.registry.resolve(version)  # fails clearly when the package is missing
-            return DeepFilterNet3Denoiser(archive=archive, threads=self.threads)
+            return DeepFilterNet3Denoiser(name, archive=archive, threads=self.threads)
         path = self.registry.resolve(version)
         log.info("loading denoiser %s from %s", name, path)
         model, _ = load_model(path, arch=version.arch, config=version.config)  # type: ignore[arg-type]

