@@ -12,7 +12,8 @@ TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint format bench clean screenshot
 
-BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722
+BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722 \
+	asterisk-moh-opsound-g722
 
 setup: $(STAMP)
 
@@ -43,8 +44,8 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-# bench.languages: recorded Russian speech (festvox-ru's recordings, Asterisk's Russian prompts) and
-# text-to-speech, from Debian packages.
+# bench.languages and bench.heldout: recorded Russian speech (festvox-ru's recordings, Asterisk's Russian
+# prompts), text-to-speech and recorded music (Asterisk's music on hold), from Debian packages.
 	dpkg -s $(BENCH_DEBS) >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q $(BENCH_DEBS)) || echo "bench.languages needs: apt-get install $(BENCH_DEBS)"
 	$(BIN)/python -m bench.latency
 

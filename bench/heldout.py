@@ -1,9 +1,11 @@
 """Denoisers on speech and noise from neither of our data folders: recorded Russian speech from Debian packages
 (Festival's festvox-ru prose, one male speaker; Asterisk's Russian prompts, one female speaker — the sets
 ``bench.languages`` reads; ``make bench`` installs them) mixed with babble of the other speaker, pink, brown or
-mains-hum noise, at 0, 5 and 10 dB SNR. Nothing here comes from ``shared/data``, so nothing was tuned on it.
+mains-hum noise, or recorded background music (Asterisk's music on hold, package asterisk-moh-opsound-g722:
+CC BY-SA 3.0; a kind of noise no training mixture has), at 0, 5 and 10 dB SNR. Nothing here comes from
+``shared/data``, so nothing was tuned on it.
 
-    python -m bench.heldout [--count 24] [--model deepfilternet3 --model rnnoise ...] [--no-record]
+    python -m bench.heldout [--count 30] [--model deepfilternet3 --model rnnoise ...] [--no-record]
 
 Each model runs through ``ml.evaluate.enhance_at_working_level`` (16 kHz, at the pipeline's working level; a
 48-kHz model hears 16 → 48 → 16 kHz), and is scored with ``ml.metrics.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS).
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +29,8 @@ from ml.evaluate import enhance_at_working_level, load_denoiser, split_strength
 from ml.metrics import dnsmos_available, score
 from voicebot import wiring
 
-NOISES = ("babble", "pink", "brown", "hum")
+NOISES = ("babble", "pink", "brown", "hum", "music")
+MUSIC = Path("/usr/share/asterisk/moh")  # asterisk-moh-opsound-g722: five tracks, 16 kHz G.722
 SNRS = (0.0, 5.0, 10.0)
 DEFAULT_MODELS = ("noisy", "rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3", "deepfilternet3@gentle")
 
@@ -38,7 +43,19 @@ def _speakers(limit: int, rng: np.random.Generator) -> tuple[list[np.ndarray], l
     return male[: limit * 3], female[: limit * 3]
 
 
+@cache
+def _music() -> tuple[np.ndarray, ...]:
+    tracks = sorted(MUSIC.glob("*.g722"))
+    if not tracks:
+        raise SystemExit(f"bench.heldout needs recorded music in {MUSIC}: apt-get install asterisk-moh-opsound-g722")
+    return tuple(decode_audio(path, format="g722") for path in tracks)
+
+
 def _noise(kind: str, n: int, others: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    if kind == "music":  # a random stretch of one track
+        track = _music()[int(rng.integers(len(_music())))]
+        start = int(rng.integers(0, max(1, track.size - n)))
+        return np.resize(track[start : start + n], n).astype(np.float32)
     if kind == "babble":  # four utterances of the other speaker at once
         picks = rng.choice(len(others), size=4, replace=False)
         return sum(np.resize(others[i], n) * rng.uniform(0.5, 1.0) for i in picks).astype(np.float32)
@@ -64,7 +81,7 @@ def mixtures(count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=24)
+    parser.add_argument("--count", type=int, default=30, help="mixtures: 30 gives every noise at every SNR twice")
     parser.add_argument("--model", action="append", default=[])
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
@@ -94,7 +111,8 @@ def main() -> None:
     notes = (
         f"{len(items)} mixtures ({total / 60:.1f} min): recorded Russian speech (festvox-ru prose, male; Asterisk "
         f"prompts, female; alternating) at −35…−20 dBFS, each with one of {', '.join(NOISES)} (babble: four "
-        f"utterances of the other speaker) at {', '.join(f'{s:g}' for s in SNRS)} dB SNR, in turn; seed 0. "
+        "utterances of the other speaker; music: Asterisk's music on hold, five recorded tracks) at "
+        f"{', '.join(f'{s:g}' for s in SNRS)} dB SNR, in turn; seed 0. "
         "Speakers and noises are in neither data folder. 16 kHz in and out; DNSMOS "
         + ("P.835 on each output tiled to 10 s." if dnsmos else "skipped (models not installed).")
         + "\n\nSI-SDR (dB) by noise:\n\n"
