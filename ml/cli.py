@@ -202,7 +202,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(evaluation.tables())
         source = f"Measured on the exported file by `python -m ml export --metrics-from-eval`. {evaluation.notes()}"
         path = export(args.checkpoint, **options, metrics=evaluation.overall()[str(path)], metrics_source=source)
-    print(f"ml: exported {path} (card {path.with_suffix('.md')})", file=sys.stderr)
+    print(f"ml: exported {path} (card {path.parent / (args.version + '.md')})", file=sys.stderr)
+    return 0
+
+
+def cmd_curve(args: argparse.Namespace) -> int:
+    """Print a run's validation scores by step (its learning curve); optionally plot them."""
+    from ml.curves import curve_table, plot_curve, validation_curve
+
+    curve = validation_curve(args.run_dir)
+    if not curve:
+        print(f"ml: {args.run_dir} logged no validation yet", file=sys.stderr)
+        return 1
+    print(curve_table(curve))
+    if args.plot:
+        plot_curve(curve, args.plot, Path(args.run_dir).name)
     return 0
 
 
@@ -256,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(evaluate)
     evaluate.add_argument("--out", help="also write the report (Markdown) to this file")
     evaluate.set_defaults(func=cmd_evaluate)
+    curve = sub.add_parser("curve", help="a training run's validation scores by step (its learning curve)")
+    curve.add_argument("run_dir", help="e.g. runs/deepfilternet3")
+    curve.add_argument("--plot", help="also draw the curve into this PNG")
+    curve.set_defaults(func=cmd_curve)
     export = sub.add_parser("export", help="write a versioned denoiser checkpoint and model card, registering it")
     export.add_argument("--checkpoint", required=True, help="runs/<name>/checkpoints/best.ckpt, last.ckpt or a .pt")
     export.add_argument("--version", required=True, help="the version's name, e.g. demucs-h32-v1")

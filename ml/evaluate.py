@@ -107,12 +107,13 @@ def enhance_at_working_level(denoiser: Denoiser, noisy: np.ndarray, *, limit_db:
 
 
 def load_denoiser(name: str, registry: Registry) -> Denoiser:
-    """A baseline, a checkpoint file (exported ``.pt`` or Lightning ``.ckpt``) or a registered version."""
+    """A baseline, a checkpoint file (exported ``.pt`` or Lightning ``.ckpt``), a registered version or a
+    DeepFilterNet3 archive (``.tar.gz``, run as the product runs it)."""
     if name == "noisy":
         return PassThrough("noisy")
     if name == "noisereduce":
         return SpectralGating()
-    if Path(name).is_file():
+    if Path(name).is_file() and not name.endswith(".tar.gz"):
         return TorchDenoiser(load_source(name).model, version=name)
     return ModelCache(registry).denoiser(name)
 

@@ -37,8 +37,36 @@ class MultiResolutionSTFTLoss(nn.Module):
         return sc / count, mag / count
 
 
+class CompressedSpectrumLoss(nn.Module):
+    """DeepFilterNet's multi-resolution spectral loss: mean squared error of magnitudes compressed to the power
+    ``gamma`` and of the complex spectra with those magnitudes (Schröter et al.), over Hann windows of the given
+    sizes with a quarter-window hop. Returns (magnitude part, complex part)."""
+
+    def __init__(self, ffts: tuple[int, ...] = (256, 512, 1024, 2048), gamma: float = 0.3) -> None:
+        super().__init__()
+        self.ffts, self.gamma = ffts, gamma
+        for fft in ffts:
+            self.register_buffer(f"window{fft}", torch.hann_window(fft), persistent=False)
+
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        magnitude = complex_part = estimate.new_zeros(())
+        for fft in self.ffts:
+            window = getattr(self, f"window{fft}")
+            est, ref = (
+                torch.stft(x, fft, fft // 4, fft, window=window, return_complex=True) for x in (estimate, target)
+            )
+            est_abs, ref_abs = (x.abs().clamp_min(1e-12) for x in (est, ref))
+            magnitude = magnitude + F.mse_loss(est_abs.pow(self.gamma), ref_abs.pow(self.gamma))
+            # the spectrum with compressed magnitude and the same phase: z |z|^(gamma - 1)
+            est_c, ref_c = est * est_abs.pow(self.gamma - 1), ref * ref_abs.pow(self.gamma - 1)
+            complex_part = complex_part + F.mse_loss(torch.view_as_real(est_c), torch.view_as_real(ref_c))
+        return magnitude, complex_part
+
+
 class EnhancementLoss(nn.Module):
-    """``l1 * |est - ref| + sc * spectral convergence + mag * log-magnitude``; returns the total and its parts."""
+    """``l1 * |est - ref| + sc * spectral convergence + mag * log-magnitude`` (+ DeepFilterNet's compressed
+    spectral loss, ``compressed`` on magnitudes and ``compressed_complex`` on complex spectra); returns the total
+    and its parts."""
 
     def __init__(
         self,
@@ -47,10 +75,19 @@ class EnhancementLoss(nn.Module):
         stft_sc: float = 0.5,
         stft_mag: float = 0.5,
         resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS,
+        compressed: float = 0.0,
+        compressed_complex: float = 0.0,
     ) -> None:
         super().__init__()
-        self.weights = {"l1": l1, "stft_sc": stft_sc, "stft_mag": stft_mag}
+        self.weights = {
+            "l1": l1,
+            "stft_sc": stft_sc,
+            "stft_mag": stft_mag,
+            "compressed": compressed,
+            "compressed_complex": compressed_complex,
+        }
         self.stft = MultiResolutionSTFTLoss(resolutions) if stft_sc or stft_mag else None
+        self.compressed = CompressedSpectrumLoss() if compressed or compressed_complex else None
 
     def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``estimate`` and ``target`` shaped (batch, time) or (batch, 1, time)."""
@@ -58,5 +95,7 @@ class EnhancementLoss(nn.Module):
         parts = {"l1": F.l1_loss(estimate, target)}
         if self.stft is not None:
             parts["stft_sc"], parts["stft_mag"] = self.stft(estimate, target)
+        if self.compressed is not None:
+            parts["compressed"], parts["compressed_complex"] = self.compressed(estimate, target)
         total = sum(self.weights[name] * value for name, value in parts.items())
         return total, parts  # type: ignore[return-value]

@@ -54,6 +54,8 @@ class TrainConfig:
     stft_sc_weight: float = 0.5
     stft_mag_weight: float = 0.5
     stft_resolutions: list[list[int]] | None = None  # [fft, hop, window] each; None: ml.train.losses.RESOLUTIONS
+    compressed_weight: float = 0.0  # DeepFilterNet's loss: compressed magnitudes (ml.train.losses)
+    compressed_complex_weight: float = 0.0  # ... and complex spectra with compressed magnitudes
     # optimiser
     optim: OptimConfig = field(default_factory=OptimConfig)
     grad_clip: float = 0.0
@@ -222,6 +224,8 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
             stft_sc=cfg.stft_sc_weight,
             stft_mag=cfg.stft_mag_weight,
             resolutions=cfg.loss_resolutions,
+            compressed=cfg.compressed_weight,
+            compressed_complex=cfg.compressed_complex_weight,
         ),
         cfg.optim,
         arch=cfg.arch,

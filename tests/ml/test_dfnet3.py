@@ -10,6 +10,7 @@ import torch
 
 import ml.deepfilternet as dfn
 from ml.audio import FULL_BAND_RATE, resample
+from ml.cli import main
 from ml.dfnet3_weights import load_state, write_archive
 from ml.export import export
 from ml.loader import ModelCache
@@ -89,7 +90,9 @@ def test_training_keeps_batch_norm_statistics_and_any_length() -> None:
         assert model(torch.randn(2, length) * 0.1).shape == (2, 1, length)
 
 
-def test_smoke_fine_tuning_exports_a_version_the_product_runs(shared: Path, tmp_path: Path) -> None:
+def test_smoke_fine_tuning_exports_a_version_the_product_runs(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A few steps from the released weights on tiny data, then export: the registry lists the version and the
     denoiser it loads (ONNX Runtime at 48 kHz) computes what the fine-tuned PyTorch model computes."""
     data = make_tiny_data(shared, tmp_path / "data")
@@ -117,6 +120,12 @@ def test_smoke_fine_tuning_exports_a_version_the_product_runs(shared: Path, tmp_
     load_state(dfn.model_archive(), start.net)  # the run's starting point: the released weights
     assert set(start.state_dict()) == set(tuned)
     assert any(not torch.equal(v, tuned[k]) for k, v in start.state_dict().items())  # two steps changed them
+    capsys.readouterr()  # what training printed
+    # the learning curve starts with the released weights' scores (validation before the first step)
+    assert main(["curve", str(tmp_path / "runs" / "deepfilternet3"), "--plot", str(tmp_path / "curve.png")]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| step | pesq | stoi | si_sdr |") and "\n| 0 | " in table and "\n| 2 | " in table
+    assert (tmp_path / "curve.png").stat().st_size > 1000
 
     weights = tmp_path / "weights"
     path = export(last, version="dfn3-smoke", out_dir=weights, data_dir=shared / "data")
