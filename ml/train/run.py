@@ -275,7 +275,10 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         inference_mode=False,  # no_grad: metric states made in a validation before fit stay usable in fit
     )
     log.info(
-        "%s from %s; logs and checkpoints in %s", "resuming" if resume else "starting", resume or "scratch", run_dir
+        "%s from %s; logs and checkpoints in %s",
+        "resuming" if resume else "starting",
+        resume or (f"the weights of {cfg.init_from}" if cfg.init_from else "scratch"),
+        run_dir,
     )
     if resume is None and cfg.val_at_start:
         trainer.validate(system, datamodule=data, verbose=False)
