@@ -1,5 +1,8 @@
 """Audio I/O with PyAV: decode anything FFmpeg reads to mono float32 (48 kHz full band, or 16 kHz for Whisper and
-the 16-kHz networks); encode Telegram voice notes."""
+the 16-kHz networks); encode Telegram voice notes.
+
+PyAV is imported where it is used: the constants, ``resample`` and ``write_wav`` also serve where PyAV is not
+installed (a lent GPU machine, see ``ml.data.codec``)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 import soxr
 
@@ -24,6 +26,8 @@ _DECODE_BLOCK = 1 << 20  # resampled samples gathered per block while decoding
 
 def probe_duration(path: str | Path) -> float | None:
     """Return the container's stated duration in seconds, or ``None`` when it does not say."""
+    import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -67,6 +71,8 @@ def decode_blocks(
     """``decode_audio`` a block at a time (``block`` samples, the last one shorter), so that a long note need not be
     held in memory; raises what ``decode_audio`` raises, each as soon as it is known (``EmptyAudio`` before any
     block, ``TooLong`` before a block that would pass the limit is given out)."""
+    import av
+
     opened = io.BytesIO(source) if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes) and not source:
         raise EmptyAudio("the file is empty")
@@ -141,18 +147,36 @@ def resample_blocks(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int) -
     yield stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
-def encode_voice(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE) -> bytes:
+def encode_voice(
+    audio: np.ndarray,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    bitrate: int = VOICE_BITRATE,
+    application: str = "voip",
+    cutoff_hz: int | None = None,
+) -> bytes:
     """Encode mono float32 audio as an OGG/Opus voice note (48 kHz mono), as Telegram's sendVoice wants.
 
-    Resamples and encodes a second at a time, so memory does not grow with the note's length.
+    Resamples and encodes a second at a time, so memory does not grow with the note's length. ``application``
+    is libopus's (``voip``, ``audio`` or ``lowdelay``); ``cutoff_hz`` caps the coded band (4000, 6000, 8000,
+    12000 or 20000; default: the whole band).
     """
-    return encode_voice_blocks([audio], sample_rate=sample_rate, bitrate=bitrate)
+    return encode_voice_blocks(
+        [audio], sample_rate=sample_rate, bitrate=bitrate, application=application, cutoff_hz=cutoff_hz
+    )
 
 
 def encode_voice_blocks(
-    blocks: Iterable[np.ndarray], *, sample_rate: int = SAMPLE_RATE, bitrate: int = VOICE_BITRATE
+    blocks: Iterable[np.ndarray],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    bitrate: int = VOICE_BITRATE,
+    application: str = "voip",
+    cutoff_hz: int | None = None,
 ) -> bytes:
     """``encode_voice`` on a note given a block at a time (any sizes): only the OGG bytes are kept."""
+    import av
+
     upsample = None
     if sample_rate != VOICE_SAMPLE_RATE:
         upsample = soxr.ResampleStream(sample_rate, VOICE_SAMPLE_RATE, 1, dtype="float32")
@@ -161,7 +185,7 @@ def encode_voice_blocks(
     with av.open(buffer, mode="w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=VOICE_SAMPLE_RATE, layout="mono")
         stream.bit_rate = bitrate
-        stream.options = {"application": "voip"}
+        stream.options = {"application": application, **({"cutoff": str(cutoff_hz)} if cutoff_hz else {})}
 
         def encode(block: np.ndarray, last: bool) -> None:
             nonlocal pts

@@ -88,12 +88,9 @@ def opus_round_trip(x: np.ndarray, rng: np.random.Generator, kbps: Sequence[floa
     """``x`` as it comes back from an Opus voice note coded at a random bit rate in ``kbps`` (same length).
 
     Voice notes reach the bot as 48-kHz Opus at low bit rates; the codec's artefacts are part of the noisy input."""
-    from ml.audio import decode_audio, encode_voice
+    from ml.data.codec import opus_coded
 
     bitrate = int(rng.uniform(*kbps) * 1000)
     peak = float(np.abs(x).max())
     scale = 0.9 / peak if peak > 0.9 else 1.0  # the codec clips at full scale
-    coded = decode_audio(encode_voice(x * scale, sample_rate=SAMPLE_RATE, bitrate=bitrate)) / scale
-    out = np.zeros_like(x)
-    out[: min(x.size, coded.size)] = coded[: x.size]
-    return out
+    return opus_coded(x * scale, bitrate) / scale

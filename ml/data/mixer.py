@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from ml.audio import decode_audio
 from ml.data import augment
+from ml.data.codec import read_audio
 from ml.data.synth import SAMPLE_RATE, clicks, colored_noise, hum, rms
 
 log = logging.getLogger(__name__)
 
 NOISE_KINDS = ("real", "babble", "colored", "hum", "clicks")
-AUDIO_GLOBS = ("*.flac", "*.wav")
+AUDIO_GLOBS = ("*.flac", "*.wav", "*.opus", "*.ogg")  # FLAC in shared/data, Opus in a pack (ml.pack)
 MIN_SPEECH_RMS = 1e-3  # crops quieter than this (pauses) are drawn again
 
 
@@ -85,7 +85,7 @@ def _decode_folder(folder: Path) -> tuple[np.ndarray, ...]:
     files = sorted(p for pattern in AUDIO_GLOBS for p in folder.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no audio files in {folder}")
-    return tuple(decode_audio(path) for path in files)
+    return tuple(read_audio(path) for path in files)
 
 
 def load_pools(data_dir: str | Path, split: str) -> Pools:

@@ -9,7 +9,7 @@ import pytest
 
 from ml.audio import decode_audio
 from ml.cli import main
-from ml.data import augment
+from ml.data import augment, codec
 from ml.data.mixer import MixConfig, Pools, TrainMixtures, ValidationMixtures, load_pools, make_mixture
 from ml.data.synth import SAMPLE_RATE, rms
 
@@ -111,8 +111,13 @@ def test_noiser_writes_mixtures(tiny_data: Path, tmp_path: Path) -> None:
         assert noisy.size == clean.size == MixConfig().segment
 
 
-def test_opus_round_trip_codes_the_noisy_input_only(train_pools: Pools) -> None:
-    """A voice note's codec at 16-32 kb/s: the noisy input changes, stays aligned and as long; the target does not."""
+@pytest.mark.parametrize("pyav", [True, False], ids=["pyav", "soundfile"])
+def test_opus_round_trip_codes_the_noisy_input_only(
+    train_pools: Pools, pyav: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A voice note's codec at 16-32 kb/s: the noisy input changes, stays aligned and as long; the target does not.
+    Without PyAV (the lent GPU machine) libsndfile codes it."""
+    monkeypatch.setattr(codec, "have_pyav", lambda: pyav)
     plain = MixConfig(segment_s=2.0, p_reverb=0.0, p_band_limit=0.0, p_opus=0.0)
     coded = MixConfig(segment_s=2.0, p_reverb=0.0, p_band_limit=0.0, p_opus=1.0)
     before = make_mixture(np.random.default_rng(3), train_pools, plain)
