@@ -126,6 +126,24 @@ def cmd_noiser(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack_data(args: argparse.Namespace) -> int:
+    """Write the Opus training pack for a lent GPU machine (``ml.pack``); refuse one over the size limit."""
+    from ml.pack import PackTooLarge, pack_data
+
+    def progress(line: str) -> None:
+        print(f"ml: {line}", file=sys.stderr)
+
+    options = {"speech_kbps": args.speech_kbps, "noise_kbps": args.noise_kbps, "max_mib": args.max_mib}
+    try:
+        report = pack_data(args.data_dir, args.out, **options, progress=progress)
+    except (PackTooLarge, FileNotFoundError) as exc:
+        print(f"ml: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    print(f"ml: pack written to {report.path} ({report.total / 2**20:.2f} MiB)", file=sys.stderr)
+    return 0
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """The evaluation's options, shared by ``python -m ml evaluate`` and ``python -m bench.evaluate``."""
     parser.add_argument(
@@ -266,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     noiser.add_argument("--seed", type=int, default=0)
     noiser.add_argument("--data-dir", default=str(default_shared() / "data"))
     noiser.set_defaults(func=cmd_noiser)
+    pack = sub.add_parser("pack-data", help="the training data as a small Opus pack for a lent GPU machine")
+    pack.add_argument("--out", required=True, help="the pack's folder, rewritten (e.g. data-pack)")
+    pack.add_argument("--data-dir", default=str(default_shared() / "data"))
+    pack.add_argument("--speech-kbps", type=float, default=48.0, help="Opus bit rate of the speech")
+    pack.add_argument("--noise-kbps", type=float, default=24.0, help="Opus bit rate of the noise recordings")
+    pack.add_argument("--max-mib", type=float, default=60.0, help="refuse a pack larger than this")
+    pack.set_defaults(func=cmd_pack_data)
     evaluate = sub.add_parser("evaluate", help="PESQ, STOI, SI-SDR, DNSMOS and RTF on fixed dev mixtures")
     add_evaluate_arguments(evaluate)
     evaluate.add_argument("--out", help="also write the report (Markdown) to this file")
