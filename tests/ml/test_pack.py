@@ -1,7 +1,14 @@
-"""The GPU pack: ``python -m ml pack-data`` writes Opus that decodes and trains, and refuses an oversized pack."""
+"""The GPU pack: ``python -m ml pack-data`` writes Opus that decodes and trains, refuses an oversized pack, and
+``ml/gpu_finetune.sh`` trains and exports from it without PyAV, as on the lent GPU machine (here on the CPU)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +20,7 @@ from ml.cli import main
 from ml.data.mixer import _decode_folder, load_pools
 from tests.ml.test_mixer import make_tiny_data
 
+REPO = Path(__file__).resolve().parents[2]
 FOLDERS = {"speech/train": 4, "speech/dev": 2, "noise/train/rain": 1, "noise/train/kitchen": 1, "noise/dev/wind": 1}
 
 
@@ -107,3 +115,55 @@ def test_setup_metrics_installs_dnsmos_from_the_pack(
         "DNSMOS/sig_bak_ovr.onnx",
         "pDNSMOS/sig_bak_ovr.onnx",
     }
+
+
+TINY_RUN = {  # the GPU config on a CPU: one step of tiny batches, then validation and export
+    "accelerator": "cpu",
+    "threads": 1,
+    "batch_size": 2,
+    "num_workers": 0,
+    "mix.segment_s": 1.0,
+    "val_count": 2,
+    "val_seconds": 1.0,
+    "val_batch_size": 2,
+    "audio_count": 1,
+    "max_steps": 1,
+    "epoch_steps": 1,
+}
+
+
+@pytest.mark.slow
+def test_gpu_script_trains_and_exports_without_pyav(pack: Path, tmp_path: Path) -> None:
+    """``ml/gpu_finetune.sh`` in a copy of the repository root holding the pack, PyAV withheld as on the device."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "ml").symlink_to(REPO / "ml")
+    shutil.copytree(pack, root / "data-pack")
+    withheld = tmp_path / "withheld"
+    withheld.mkdir()
+    (withheld / "av.py").write_text("raise ImportError('PyAV is not installed on the lent GPU machine')\n")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "SKIP_WHEELS": "1",
+        "PYTHONPATH": f"{withheld}{os.pathsep}{REPO}",
+        "HOME": str(tmp_path / "home"),
+        "OUT": str(out),
+        "TRAIN_ARGS": " ".join(f"--set {key}={value}" for key, value in TINY_RUN.items()),
+    }
+    result = subprocess.run(
+        ["bash", str(REPO / "ml" / "gpu_finetune.sh")], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    version = "deepfilternet3-gpu-v1"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{version}.tar.gz", f"{version}.json", f"{version}.md", "train.log", "tensorboard.tar.gz"]
+    )
+    assert "step 1 validation:" in (out / "train.log").read_text() and "val/dnsmos_ovrl" in log
+    card = json.loads((out / f"{version}.json").read_text())
+    assert card["format"] == "voicebot-denoiser/onnx-deepfilternet3" and card["training"]["steps"] == 1
+    assert (root / "runs" / "deepfilternet3-gpu" / "checkpoints" / "best.ckpt").is_file()
+    with tarfile.open(out / f"{version}.tar.gz") as archive:
+        assert sum(name.endswith(".onnx") for name in archive.getnames()) == 3

@@ -74,7 +74,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["demucs", "waveunet", "gatewave", "deepfilternet3", "smoke"])
+@pytest.mark.parametrize("name", ["demucs", "waveunet", "gatewave", "deepfilternet3", "deepfilternet3-gpu", "smoke"])
 def test_shipped_configs_build_and_run(name: str, one_thread: None) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name and cfg.run_dir == Path("runs") / name
