@@ -210,6 +210,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "half": not args.full_precision,
         "description": args.description,
         "training": training,
+        "average": args.average_with_released,
     }
     path = export(args.checkpoint, **options)
     if args.metrics_from_eval:
@@ -309,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--description", help="one line for listings (default: architecture and steps)")
     export.add_argument("--hours", type=float, help="training hours for the card (default: as recorded)")
     export.add_argument("--hardware", help="what it was trained on, for the card (default: as recorded)")
+    export.add_argument(
+        "--average-with-released",
+        type=float,
+        metavar="SHARE",
+        help="deepfilternet3 fine-tunes: export SHARE x the trained weights + (1 - SHARE) x the released ones "
+        "(WiSE-FT; 0.5 is the paper's default)",
+    )
     export.set_defaults(func=cmd_export)
     return parser
 

@@ -89,7 +89,9 @@ def _clock(callbacks: dict[str, Any], steps: int) -> dict[str, Any]:
     found: dict[str, Any] = {"hours": round(hours, 2), "hardware": "; ".join(clock.get("machines") or [])}
     parent = clock.get("parent") or {}
     if parent:
-        found["started_from"] = f"{parent.get('from')} ({parent.get('steps', '?')} steps, {parent.get('hours', '?')} h)"
+        known = "steps" in parent or "hours" in parent
+        record = f" ({parent.get('steps', '?')} steps, {parent.get('hours', '?')} h)" if known else ""
+        found["started_from"] = f"{parent.get('from')}{record}"
         if isinstance(parent.get("steps"), int):
             found["total_steps"] = parent["steps"] + steps
         if isinstance(parent.get("hours"), int | float):
@@ -193,16 +195,21 @@ def export(
     training: dict[str, Any] | None = None,
     data_dir: str | Path | None = None,
     max_mb: float = MAX_MB,
+    average: float | None = None,
 ) -> Path:
     """Write ``<out_dir>/<version>.pt`` (+ ``.json`` and ``.md`` cards) from a training checkpoint; return its path.
 
     ``training`` adds to what the checkpoint records (e.g. ``hours``, ``hardware``); ``data_dir`` is the shared
     data folder whose ``manifest.tsv`` gives the training data's licences. Refuses a file over ``max_mb``.
+    ``average`` (DeepFilterNet3 fine-tunes only) exports ``average`` × the trained weights + (1 − ``average``) ×
+    the released weights the run started from (weight-space ensembling, WiSE-FT: Wortsman et al., 2022).
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", version) or version in RESERVED:
         raise ModelError(f"bad version name {version!r}: use letters, digits, '.', '_', '-', and no built-in name")
     trained = load_source(source_ckpt)
     trained.training.update(training or {})
+    if average is not None:
+        trained = _average_with_released(trained, average)
     if trained.arch == "deepfilternet3":
         return _export_onnx(trained, version, Path(out_dir), metrics, metrics_source, description, data_dir, max_mb)
     size_mb = _state_megabytes(trained.model, half)
@@ -246,6 +253,30 @@ def export(
     atomic_write_text(out / f"{version}.md", card)
     log.info("exported %s (%.1f MB) from %s", path, path.stat().st_size / 1e6, source_ckpt)
     return path
+
+
+def _average_with_released(trained: TrainedModel, weight: float) -> TrainedModel:
+    """``trained`` with its weights averaged with the released DeepFilterNet3's: weight × trained + (1 − weight) ×
+    released. Only for a DeepFilterNet3 run that started from the released weights (``init_from: released``)."""
+    from ml.deepfilternet import model_archive
+    from ml.dfnet3_weights import load_state
+
+    started = str(trained.training.get("started_from", ""))
+    if trained.arch != "deepfilternet3" or "released weights" not in started:
+        raise ModelError("averaging with the released weights needs a deepfilternet3 run that started from them")
+    if not 0.0 < weight <= 1.0:
+        raise ModelError(f"the trained weights' share must be in (0, 1], not {weight}")
+    released = load_state(model_archive()).state_dict()
+    net = trained.model.net  # type: ignore[union-attr]
+    mixed = {
+        key: weight * value + (1.0 - weight) * released[key] if value.is_floating_point() else value
+        for key, value in net.state_dict().items()
+    }
+    net.load_state_dict(mixed)
+    trained.training["weights_averaged"] = (
+        f"{weight:g} x these weights + {1 - weight:g} x the released ones (WiSE-FT, Wortsman et al., 2022)"
+    )
+    return trained
 
 
 DFN3_LICENCE = (

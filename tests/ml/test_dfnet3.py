@@ -12,6 +12,7 @@ import ml.deepfilternet as dfn
 from ml.audio import FULL_BAND_RATE, resample
 from ml.cli import main
 from ml.dfnet3_weights import load_state, write_archive
+from ml.errors import ModelError
 from ml.export import export
 from ml.loader import ModelCache
 from ml.models.deepfilternet3 import DeepFilterNet3Net
@@ -142,3 +143,13 @@ def test_smoke_fine_tuning_exports_a_version_the_product_runs(
     model = DeepFilterNet3Net(sample_rate=FULL_BAND_RATE)
     model.load_state_dict(tuned)
     assert np.abs(denoiser(audio) - run(model.eval(), audio)).max() < TOLERANCE
+
+    # exported as the average of the trained and the released weights (WiSE-FT)
+    path = export(last, version="dfn3-half", out_dir=weights, data_dir=shared / "data", average=0.5)
+    assert "weights_averaged: 0.5 x these weights + 0.5 x the released ones" in (weights / "dfn3-half.md").read_text()
+    start_state = start.state_dict()
+    model.load_state_dict({k: (v + start_state[k]) / 2 if v.is_floating_point() else v for k, v in tuned.items()})
+    averaged = dfn.DeepFilterNet3(path)(audio)
+    assert np.abs(averaged - run(model.eval(), audio)).max() < TOLERANCE
+    with pytest.raises(ModelError, match="share"):
+        export(last, version="dfn3-bad", out_dir=weights, data_dir=shared / "data", average=1.5)
