@@ -4,13 +4,15 @@
 # `make pack-data` and `make gpu-wheels` here first (README, "Fine-tuning on a lent GPU"). Installs the carried
 # wheels into /tmp/site, the DNSMOS models from the pack, trains ml/configs/deepfilternet3-gpu.yaml for MINUTES
 # (a run folder left by an earlier call on a still-warm machine is resumed; FRESH=1 starts over) and exports the
-# best checkpoint into $OUT: VERSION.tar.gz, .json and .md, with train.log and tensorboard.tar.gz.
+# best checkpoint into $OUT (averaged with the released weights, AVERAGE): VERSION.tar.gz, .json and .md, with
+# train.log and tensorboard.tar.gz.
 # Training is stopped (SIGTERM: last.ckpt saved) in time to export before DEADLINE_S seconds from the start.
 # Elsewhere (tests/ml/test_pack.py runs it on a CPU): PYTHON, SKIP_WHEELS=1, and TRAIN_ARGS (e.g. --set KEY=VALUE).
 set -euo pipefail
 
 MINUTES=${MINUTES:-8}
 VERSION=${VERSION:-deepfilternet3-gpu-v1}
+AVERAGE=${AVERAGE:-0.5}  # exported weights: AVERAGE x trained + the rest x released (WiSE-FT); empty: as trained
 DEADLINE_S=${DEADLINE_S:-570}
 EXPORT_S=${EXPORT_S:-60}
 PYTHON=${PYTHON:-python3}
@@ -55,7 +57,8 @@ main() {
         return "$((status ? status : 1))"
     fi
     say "training ended with status $status (124: stopped at the deadline); exporting $checkpoint"
-    "$PYTHON" -m ml export --checkpoint "$checkpoint" --version "$VERSION" --out-dir "$OUT"
+    "$PYTHON" -m ml export --checkpoint "$checkpoint" --version "$VERSION" --out-dir "$OUT" \
+        ${AVERAGE:+--average-with-released "$AVERAGE"}
     tar -czf "$OUT/tensorboard.tar.gz" -C "$RUN" tensorboard
     grep -h "validation:" "$OUT/train.log" || true
     say "done: $(cd "$OUT" && ls | tr '\n' ' ')"

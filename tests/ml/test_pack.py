@@ -164,6 +164,7 @@ def test_gpu_script_trains_and_exports_without_pyav(pack: Path, tmp_path: Path) 
     assert "step 1 validation:" in (out / "train.log").read_text() and "val/dnsmos_ovrl" in log
     card = json.loads((out / f"{version}.json").read_text())
     assert card["format"] == "voicebot-denoiser/onnx-deepfilternet3" and card["training"]["steps"] == 1
+    assert card["training"]["weights_averaged"].startswith("0.5 x these weights")  # WiSE-FT, as the CPU version
     assert (root / "runs" / "deepfilternet3-gpu" / "checkpoints" / "best.ckpt").is_file()
     with tarfile.open(out / f"{version}.tar.gz") as archive:
         assert sum(name.endswith(".onnx") for name in archive.getnames()) == 3
