@@ -32,7 +32,15 @@ from voicebot import wiring
 NOISES = ("babble", "pink", "brown", "hum", "music")
 MUSIC = Path("/usr/share/asterisk/moh")  # asterisk-moh-opsound-g722: five tracks, 16 kHz G.722
 SNRS = (0.0, 5.0, 10.0)
-DEFAULT_MODELS = ("noisy", "rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3", "deepfilternet3@gentle")
+DEFAULT_MODELS = (
+    "noisy",
+    "rnnoise",
+    "noisereduce",
+    "gatewave-v1",
+    "deepfilternet3",
+    "deepfilternet3@gentle",
+    "deepfilternet3-vn1",
+)
 
 
 def _speakers(limit: int, rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -47,7 +47,7 @@ def child_long(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--whisper", default="base")
-    parser.add_argument("--denoiser", default="deepfilternet3")
+    parser.add_argument("--denoiser", default="deepfilternet3-vn1")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lengths", default="10,30,120", help='comma-separated seconds; "" for none')
     parser.add_argument("--long-minutes", type=float, default=60.0, help="0 to skip the long note")

@@ -20,7 +20,14 @@ from ml.evaluate import load_denoiser, split_strength
 from voicebot import wiring
 
 PLOTS = ROOT / "bench" / "plots"
-DEFAULT_MODELS = ("rnnoise", "noisereduce", "gatewave-v1", "deepfilternet3@gentle", "deepfilternet3")
+DEFAULT_MODELS = (
+    "rnnoise",
+    "noisereduce",
+    "gatewave-v1",
+    "deepfilternet3@gentle",
+    "deepfilternet3",
+    "deepfilternet3-vn1",
+)
 
 
 def _note(snr_db: float) -> tuple[np.ndarray, np.ndarray]:

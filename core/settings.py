@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "voicebot")
     models_dir: Path | None = None  # extra folder of exported denoiser checkpoints
 
-    denoiser_version: str = "deepfilternet3"
+    denoiser_version: str = "deepfilternet3-vn1"  # DeepFilterNet3 fine-tuned here (ml/weights)
     denoiser_strength: Literal["off", "gentle", "strong"] = "strong"  # users may choose their own in /settings
     whisper_version: str = "base"
     transcribe_strategy: Literal["original", "denoised", "mix", "best", "auto"] = "auto"
