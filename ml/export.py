@@ -156,9 +156,22 @@ def model_card(
         f"- Licence: {licence}",
         f"- Use: `python -m ml denoise --model {version} INPUT --out-dir DIR`, or `DENOISER_VERSION={version}`",
         "",
+    ]
+    return "\n".join(lines + _card_sections(trained.training, data, metrics, metrics_source, "level")) + "\n"
+
+
+def _card_sections(
+    training: dict[str, Any],
+    data: list[dict[str, Any]],
+    metrics: dict[str, float],
+    metrics_source: str,
+    augmentation: str,
+) -> list[str]:
+    """The model card's training, training data and metrics sections (Markdown lines)."""
+    lines = [
         "## Training",
         "",
-        *(f"- {key}: {value}" for key, value in trained.training.items()),
+        *(f"- {key}: {value}" for key, value in training.items()),
         "",
         "## Training data",
         "",
@@ -168,7 +181,7 @@ def model_card(
         "",
         "Mixtures were drawn on the fly from these folders by `ml/data/mixer.py`, with synthetic noise (babble of "
         "other training speakers, coloured noise, hum, clicks) and augmentation (reverb, phone-like band limits, "
-        "level) as the run's config set them. Dev folders (`*/dev/`) were used only to validate and choose "
+        f"{augmentation}) as the run's config set them. Dev folders (`*/dev/`) were used only to validate and choose "
         "checkpoints.",
         "",
         "## Metrics",
@@ -179,7 +192,7 @@ def model_card(
         lines += ["", metrics_source] if metrics_source else []
     else:
         lines.append("None recorded at export (`python -m ml export --metrics-from-eval` measures them).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def export(
@@ -336,29 +349,8 @@ def _export_onnx(
         f"- Licence: {DFN3_LICENCE}",
         f"- Use: `python -m ml denoise --model {version} INPUT --out-dir DIR`, or `DENOISER_VERSION={version}`",
         "",
-        "## Training",
-        "",
-        *(f"- {key}: {value}" for key, value in trained.training.items()),
-        "",
-        "## Training data",
-        "",
-        "| folder | what | files | origin | licence |",
-        "|---|---|---|---|---|",
-        *(f"| `{d['folder']}` | {d['what']} | {d['files']} | {d['origin']} | {d['licence']} |" for d in data),
-        "",
-        "Mixtures were drawn on the fly from these folders by `ml/data/mixer.py`, with synthetic noise (babble of "
-        "other training speakers, coloured noise, hum, clicks) and augmentation (reverb, phone-like band limits, "
-        "level, Opus voice-note coding) as the run's config set them. Dev folders (`*/dev/`) were used only to "
-        "validate and choose checkpoints.",
-        "",
-        "## Metrics",
-        "",
     ]
-    if metrics:
-        lines += ["| metric | value |", "|---|---|", *(f"| {k} | {v:.3f} |" for k, v in metrics.items())]
-        lines += ["", metrics_source] if metrics_source else []
-    else:
-        lines.append("None recorded at export (`python -m ml export --metrics-from-eval` measures them).")
+    lines += _card_sections(trained.training, data, metrics, metrics_source, "level, Opus voice-note coding")
     card = "\n".join(lines) + "\n"
     fields = {
         "format": "voicebot-denoiser/onnx-deepfilternet3",
