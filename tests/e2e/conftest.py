@@ -35,7 +35,9 @@ TOKEN = "123456:TEST-token-never-logged"
 ADMIN_ID = 1
 # each pytest-xdist worker (gw0, gw1, ...) has a Redis database of its own: the stacks flush theirs
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-REDIS_URL = f"redis://127.0.0.1:6379/{(7, 10, 11, 12, 13, 14, 15)[_XDIST_WORKER]}"
+# VOICEBOT_TEST_REDIS points the tests at another Redis server (e.g. two checkouts testing at once)
+_REDIS_SERVER = os.environ.get("VOICEBOT_TEST_REDIS", "redis://127.0.0.1:6379")
+REDIS_URL = f"{_REDIS_SERVER}/{(7, 10, 11, 12, 13, 14, 15)[_XDIST_WORKER]}"
 
 
 @pytest.fixture(scope="session")

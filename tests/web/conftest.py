@@ -33,7 +33,9 @@ from worker.runner import PipelineRunner
 ADMIN_TOKEN = "web-admin-token-for-tests"
 # a Redis database per pytest-xdist worker, apart from the e2e tests' (a web-only worker drops Telegram jobs)
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-REDIS_URL = f"redis://127.0.0.1:6379/{(1, 2, 3, 4, 5, 6)[_XDIST_WORKER]}"
+# VOICEBOT_TEST_REDIS points the tests at another Redis server (e.g. two checkouts testing at once)
+_REDIS_SERVER = os.environ.get("VOICEBOT_TEST_REDIS", "redis://127.0.0.1:6379")
+REDIS_URL = f"{_REDIS_SERVER}/{(1, 2, 3, 4, 5, 6)[_XDIST_WORKER]}"
 
 
 @dataclass
