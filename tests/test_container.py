@@ -17,8 +17,8 @@ import pytest
 from ml.audio import encode_voice
 from ml.paths import default_shared
 from ml.wer import wer
+from testkit.settings import DEFAULT_DENOISER
 from testkit.speech import noisy_speech
-from tests.conftest import DEFAULT_DENOISER
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     from core.settings import Settings
     from ml.registry import Registry
     from testkit.fake_telegram import FakeTelegram
-    from tests.e2e.conftest import ADMIN_ID, TOKEN
+    from testkit.settings import ADMIN_ID, TOKEN
 
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()

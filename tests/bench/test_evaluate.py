@@ -8,7 +8,7 @@ import pytest
 
 from bench import common
 from bench.evaluate import main
-from tests.ml.test_mixer import make_tiny_data
+from testkit.tiny_data import make_tiny_data
 
 ARGS = ["--no-baselines", "--model", "noisy", "--count", "2", "--seconds", "1"]
 

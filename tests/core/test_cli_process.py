@@ -13,7 +13,7 @@ import pytest
 
 from ml.audio import decode_audio
 from ml.wer import wer
-from tests.conftest import DEFAULT_DENOISER
+from testkit.settings import DEFAULT_DENOISER
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICEBOT = [sys.executable, "-m", "voicebot"]
@@ -120,7 +120,8 @@ def test_process_strength_off_and_gentle(noisy_note_30s: tuple[Path, str, float]
 
 def test_process_returns_a_full_band_note_full_band(tmp_path: Path) -> None:
     from ml.audio import FULL_BAND_RATE, write_wav
-    from tests.ml.test_level_and_band import band_energy_db, full_band_note
+    from testkit.measures import band_energy_db
+    from testkit.speech import full_band_note
 
     note = full_band_note()
     write_wav(tmp_path / "air.wav", note, FULL_BAND_RATE)

@@ -10,45 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from core.db.models import AuditLog, Job, JobStatus, ModelSetting
-from ml.audio import decode_audio, encode_voice
+from ml.audio import decode_audio
 from ml.wer import wer
+from testkit.settings import ADMIN_ID, DEFAULT_DENOISER, TOKEN
 from testkit.speech import noisy_speech
-from tests.conftest import DEFAULT_DENOISER
-from tests.e2e.conftest import ADMIN_ID, TOKEN, Stack
-
-USER = 555
-
-
-def send_note(stack: Stack, user: int, audio: np.ndarray | None = None, data: bytes | None = None,
-              language: str | None = "en", **voice_fields: object) -> dict:  # fmt: skip
-    """A user sends a voice note: the file goes to the fake server, the update into the queue."""
-    body = data if data is not None else encode_voice(audio)  # type: ignore[arg-type]
-    duration = round(audio.size / 16_000) if audio is not None else 3
-    caption = voice_fields.pop("caption", None)
-    extra = {"caption": caption} if caption is not None else {}
-    return stack.telegram.push_voice(user, body, duration, language=language, voice=voice_fields, **extra)
-
-
-async def finished(stack: Stack, user: int, count: int = 1) -> None:
-    """Wait until the worker has edited ``count`` status messages of ``user`` to their final state."""
-    fake = stack.telegram
-    await fake.wait_for(
-        lambda: (
-            len({c.params["message_id"] for c in fake.sent("editMessageText", user) if "✅" in c.params["text"]})
-            >= count
-        ),
-        timeout=120,
-    )
-
-
-async def job_for(stack: Stack, update: dict) -> Job:
-    message = update["message"]
-    async with stack.sessionmaker() as session:
-        job = await session.scalar(
-            select(Job).where(Job.chat_id == message["chat"]["id"], Job.message_id == message["message_id"])
-        )
-    assert job is not None
-    return job
+from testkit.stack import USER, Stack, finished, job_for, send_note
 
 
 async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) -> None:

@@ -18,8 +18,7 @@ from core.db.models import Job, JobStatus, User, utcnow
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram
 from testkit.speech import noisy_speech
-from tests.e2e.conftest import Stack, make_settings, run_stack
-from tests.e2e.test_bot_flow import USER, finished, job_for, send_note
+from testkit.stack import USER, Stack, finished, job_for, make_settings, run_stack, send_note
 from voicebot.supervisor import embedded_redis
 from worker.runner import PipelineRunner
 

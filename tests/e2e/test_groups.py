@@ -21,8 +21,9 @@ from core.db.models import AuditLog, Job, JobStatus
 from ml.audio import encode_voice
 from ml.wer import wer
 from testkit.fake_telegram import FakeTelegram
+from testkit.settings import TOKEN
 from testkit.speech import noisy_speech
-from tests.e2e.conftest import TOKEN, Stack, make_settings, run_stack
+from testkit.stack import Stack, make_settings, run_stack
 from worker.runner import PipelineRunner
 
 GROUP = FakeTelegram.group(-100_777)

@@ -10,8 +10,8 @@ from core.settings import Settings
 from core.telegram import make_bot
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram
+from testkit.settings import TOKEN
 from testkit.speech import dev_speech
-from tests.e2e.conftest import TOKEN
 from worker.replies import CAPTION_LIMIT, MESSAGE_LIMIT, Replier, split_text
 
 CHAT = 31

@@ -9,16 +9,10 @@ import ml.deepfilternet as dfn
 from ml.audio import FULL_BAND_RATE, resample
 from ml.data.synth import colored_noise, mix_at_snr, rms
 from ml.denoisers import DeepFilterNet3Denoiser, enhance
+from testkit.measures import si_sdr
 from testkit.speech import dev_speech, noisy_speech
 
 TAIL = FULL_BAND_RATE // 10  # the official runtime flushes its last frames its own way
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB, both signals zero-mean (a denoiser may take away a recording's DC offset)."""
-    reference, estimate = reference - reference.mean(), estimate - estimate.mean()
-    target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
-    return float(10 * np.log10(np.sum(target**2) / np.sum((estimate - target) ** 2)))
 
 
 @pytest.fixture(scope="module")

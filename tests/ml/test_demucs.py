@@ -12,31 +12,7 @@ from ml.checkpoint import load_model, save_checkpoint
 from ml.denoisers import TorchDenoiser
 from ml.errors import ModelError
 from ml.models.demucs import Demucs
-
-
-def published_layout(hidden: int) -> dict[str, tuple[int, ...]]:
-    """Key names and shapes of facebookresearch/denoiser's causal Demucs state dicts (dns48/dns64/master64),
-    written out from the paper's architecture: depth 5, kernel 8, stride 4, GLU, growth 2, 2-layer LSTM."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    chin, h = 1, hidden
-    for i in range(5):
-        shapes[f"encoder.{i}.0.weight"] = (h, chin, 8)
-        shapes[f"encoder.{i}.0.bias"] = (h,)
-        shapes[f"encoder.{i}.2.weight"] = (2 * h, h, 1)
-        shapes[f"encoder.{i}.2.bias"] = (2 * h,)
-        d = 4 - i  # decoders are stored deepest first
-        shapes[f"decoder.{d}.0.weight"] = (2 * h, h, 1)
-        shapes[f"decoder.{d}.0.bias"] = (2 * h,)
-        shapes[f"decoder.{d}.2.weight"] = (h, 1 if i == 0 else h // 2, 8)
-        shapes[f"decoder.{d}.2.bias"] = (1 if i == 0 else h // 2,)
-        chin, h = h, 2 * h
-    top = hidden * 16
-    for layer in (0, 1):
-        shapes[f"lstm.lstm.weight_ih_l{layer}"] = (4 * top, top)
-        shapes[f"lstm.lstm.weight_hh_l{layer}"] = (4 * top, top)
-        shapes[f"lstm.lstm.bias_ih_l{layer}"] = (4 * top,)
-        shapes[f"lstm.lstm.bias_hh_l{layer}"] = (4 * top,)
-    return shapes
+from testkit.checkpoints import published_layout
 
 
 @pytest.mark.parametrize("hidden", [48, 64])

@@ -18,9 +18,9 @@ from ml.loader import ModelCache
 from ml.models.deepfilternet3 import DeepFilterNet3Net
 from ml.registry import Registry
 from ml.train.run import load_config, train
+from testkit.paths import CONFIGS
 from testkit.speech import noisy_speech
-from tests.ml.test_mixer import make_tiny_data
-from tests.ml.test_train import CONFIGS
+from testkit.tiny_data import make_tiny_data
 
 TOLERANCE = 1e-4
 

@@ -15,8 +15,8 @@ from ml.evaluate import eval_mixtures, evaluate
 from ml.export import export
 from ml.metrics import dnsmos_available, score
 from ml.registry import Registry
-from tests.ml.test_export import tiny_demucs, write_lightning_checkpoint
-from tests.ml.test_mixer import make_tiny_data
+from testkit.checkpoints import tiny_demucs, write_lightning_checkpoint
+from testkit.tiny_data import make_tiny_data
 
 BUCKETS = (0.0, 5.0, 10.0)
 

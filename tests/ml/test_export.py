@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from ml.checkpoint import read_checkpoint, save_checkpoint
 from ml.cli import main
@@ -16,32 +15,8 @@ from ml.denoisers import TorchDenoiser
 from ml.errors import ModelError
 from ml.export import DEFAULT_LICENCE, export, load_source
 from ml.loader import ModelCache
-from ml.models import build_model
 from ml.registry import Registry
-
-TINY = {"hidden": 8, "resample": 2, "causal": False}  # as ml/configs/smoke.yaml
-
-
-def tiny_demucs(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return build_model("demucs", TINY).eval()
-
-
-def write_lightning_checkpoint(path: Path, model: nn.Module, *, steps: int = 7) -> Path:
-    """What ``python -m ml train`` saves: the LightningModule's state (network under ``model.``) and more."""
-    state = {f"model.{name}": value for name, value in model.state_dict().items()}
-    torch.save(
-        {
-            "epoch": 0,
-            "global_step": steps,
-            "pytorch-lightning_version": "2.6.6",
-            "state_dict": state | {"loss.window": torch.ones(4)},
-            "callbacks": {"ModelCheckpoint{'monitor': 'val/pesq'}": {"monitor": "val/pesq", "best_model_score": 1.5}},
-            "denoiser": {"arch": "demucs", "config": dict(model.config)},
-        },
-        path,
-    )
-    return path
+from testkit.checkpoints import tiny_demucs, write_lightning_checkpoint
 
 
 def test_lightning_checkpoint_exports_registers_and_loads(shared: Path, tmp_path: Path) -> None:

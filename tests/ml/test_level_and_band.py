@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfilt
 
-from ml.audio import FULL_BAND_RATE, decode_audio, encode_voice, resample, write_wav
+from ml.audio import FULL_BAND_RATE, decode_audio, encode_voice, write_wav
 from ml.denoisers import enhance
 from ml.errors import NoSpeech
 from ml.loader import ModelCache
@@ -17,8 +16,8 @@ from ml.loudness import TARGET_LUFS, integrated_lufs, true_peak_dbtp
 from ml.pipeline import Pipeline, PipelineOptions
 from ml.registry import Registry
 from ml.wer import wer
-from testkit.speech import dev_speech, noisy_speech
-from tests.ml.test_deepfilternet import si_sdr
+from testkit.measures import band_energy_db, si_sdr
+from testkit.speech import dev_speech, full_band_note, noisy_speech
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +28,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 
 def at_rms_dbfs(audio: np.ndarray, level_db: float) -> np.ndarray:
     return (audio * 10 ** (level_db / 20) / np.sqrt(np.mean(audio**2))).astype(np.float32)
-
-
-def band_energy_db(audio: np.ndarray, rate: int, low: float, high: float) -> float:
-    power = np.abs(np.fft.rfft(audio)) ** 2
-    freqs = np.fft.rfftfreq(audio.size, 1 / rate)
-    return float(10 * np.log10(power[(freqs >= low) & (freqs < high)].sum() / power.sum()))
 
 
 def test_a_note_at_minus_65_dbfs_is_transcribed_and_comes_back_audible(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -66,16 +59,6 @@ def tpdf_dither(samples: int, lsb: float) -> np.ndarray:
 def test_silence_and_dither_get_no_speech_and_no_invented_text(pipeline: Pipeline, audio: np.ndarray) -> None:
     with pytest.raises(NoSpeech):
         pipeline.process(encode_voice(audio), PipelineOptions(language="en"))
-
-
-def full_band_note() -> np.ndarray:
-    """Dev speech with a breath of air from 9 to 16 kHz, at 48 kHz."""
-    speech, _ = dev_speech(6.0)
-    speech = resample(speech, 16_000, FULL_BAND_RATE)
-    sos = butter(6, [9_000, 16_000], btype="bandpass", fs=FULL_BAND_RATE, output="sos")
-    air = sosfilt(sos, np.random.default_rng(2).standard_normal(speech.size)).astype(np.float32)
-    air *= 0.1 * np.sqrt(np.mean(speech**2) / np.mean(air**2))
-    return speech + air
 
 
 def test_the_voice_comes_back_full_band(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import ml.data.codec as codec
 from ml.audio import decode_audio
 from ml.cli import main
 from ml.data.mixer import _decode_folder, load_pools
-from tests.ml.test_mixer import make_tiny_data
+from testkit.tiny_data import make_tiny_data
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = {"speech/train": 4, "speech/dev": 2, "noise/train/rain": 1, "noise/train/kitchen": 1, "noise/dev/wind": 1}

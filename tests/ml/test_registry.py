@@ -17,7 +17,7 @@ from ml.errors import ModelError
 from ml.loader import ModelCache
 from ml.models.demucs import Demucs
 from ml.registry import ModelVersion, Registry, Source
-from tests.ml.test_demucs import published_layout
+from testkit.checkpoints import published_layout
 
 
 class FileServer:

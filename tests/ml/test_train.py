@@ -26,9 +26,9 @@ from ml.train.losses import EnhancementLoss
 from ml.train.optim import OptimConfig
 from ml.train.run import load_config, train
 from ml.train.system import EnhancementSystem
-from tests.ml.test_mixer import make_tiny_data
+from testkit.paths import CONFIGS
+from testkit.tiny_data import make_tiny_data
 
-CONFIGS = Path(__file__).resolve().parents[2] / "ml" / "configs"
 SMALL = {"waveunet": {"depth": 4, "channels": 8}, "gatewave": {"hidden": 8, "depth": 3, "bottleneck_blocks": 2}}
 
 

@@ -1,117 +1,17 @@
-"""The web app as it runs: a real HTTP server on a free port, a real Redis and database, and (for the tests that
-need results) the real worker with the session's warm models. No Telegram token: web uploads only."""
+"""Fixtures of the web tests: the web app as it runs (``testkit.web_stack``), alone or with a worker. The
+``database_url`` and ``models`` fixtures come from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web as aioweb
-from arq import create_pool
-from arq.connections import ArqRedis
-from arq.worker import Worker
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.db.engine import make_engine, make_sessionmaker
 from core.db.migrate import upgrade
-from core.queue import LOADED_KEY, redis_settings
-from core.settings import Settings
-from core.webfiles import WebFiles
-from tests.e2e.conftest import database_url, models  # noqa: F401  (fixtures shared with e2e)
-from voicebot import wiring
-from web.app import make_app
-from worker.main import make_worker
+from testkit.web_stack import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
 from worker.runner import PipelineRunner
-
-ADMIN_TOKEN = "web-admin-token-for-tests"
-# a Redis database per pytest-xdist worker, apart from the e2e tests' (a web-only worker drops Telegram jobs)
-_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-# VOICEBOT_TEST_REDIS points the tests at another Redis server (e.g. two checkouts testing at once)
-_REDIS_SERVER = os.environ.get("VOICEBOT_TEST_REDIS", "redis://127.0.0.1:6379")
-REDIS_URL = f"{_REDIS_SERVER}/{(1, 2, 3, 4, 5, 6)[_XDIST_WORKER]}"
-
-
-@dataclass
-class WebStack:
-    url: str  # the server's base URL
-    http: aiohttp.ClientSession
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    arq: ArqRedis
-    files: WebFiles
-    worker: Worker | None = None  # the in-process worker, when the stack has one
-
-    async def wait_finished(self, status_url: str, timeout: float = 180.0) -> dict:
-        """Poll the job as the page does until it is done or failed."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            async with self.http.get(self.url + status_url) as response:
-                assert response.status == 200, await response.text()
-                body = await response.json()
-            if body["status"] in ("done", "failed"):
-                return body
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"job not finished in {timeout} s: {body}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def web_settings(url: str, tmp_path: Path, runner: PipelineRunner | None = None, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "telegram_bot_token": None,
-        "database_url": url,
-        "redis_url": REDIS_URL,
-        "web_data_dir": tmp_path / "web",
-        "web_port": _free_port(),
-        "whisper_threads": 2,
-        **({"model_cache_dir": runner.spec.cache_dir} if runner is not None else {}),
-    }
-    return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
-
-
-async def run_web_stack(settings: Settings, pipeline: PipelineRunner | None) -> AsyncIterator[WebStack]:
-    """The web app served on its port, and an in-process worker sharing ``pipeline`` when one is given."""
-    runner = aioweb.AppRunner(make_app(settings, wiring.registry(settings)), access_log=None)
-    await runner.setup()
-    await aioweb.TCPSite(runner, settings.web_host, settings.web_port).start()
-    arq = await create_pool(redis_settings(settings.redis_url))
-    await arq.flushdb()
-    engine = make_engine(settings.database_url)
-    worker = worker_task = None
-    if pipeline is not None:
-        worker = make_worker(wiring.worker_setup(settings, pipeline=pipeline), handle_signals=False, poll_delay=0.05)
-        worker_task = asyncio.create_task(worker.async_run())
-        for _ in range(600):  # ready once it has published the models it loaded
-            if await arq.keys(LOADED_KEY + "*") or worker_task.done():
-                break
-            await asyncio.sleep(0.05)
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1 too
-    try:
-        yield WebStack(f"http://{settings.web_host}:{settings.web_port}", http, settings, engine,
-                       make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir), worker)  # fmt: skip
-    finally:
-        await http.close()
-        if worker is not None and worker_task is not None:
-            await worker.close()
-            worker_task.cancel()
-            await asyncio.gather(worker_task, return_exceptions=True)
-        await runner.cleanup()
-        with contextlib.suppress(Exception):
-            await arq.flushdb()
-        await arq.aclose()
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -130,7 +30,7 @@ async def web_only(sqlite_url: str, tmp_path: Path) -> AsyncIterator[WebStack]:
 
 
 @pytest.fixture
-async def web_stack(database_url: str, models: PipelineRunner, tmp_path: Path) -> AsyncIterator[WebStack]:  # noqa: F811
+async def web_stack(database_url: str, models: PipelineRunner, tmp_path: Path) -> AsyncIterator[WebStack]:
     """The web app and a worker, on SQLite and on PostgreSQL."""
     async for stack in run_web_stack(web_settings(database_url, tmp_path, models), models):
         yield stack

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.db.models import AuditLog
 from core.db.repo import get_active_models
-from tests.web.conftest import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
+from testkit.web_stack import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
 
 
 async def _login(stack: WebStack, token: str) -> aiohttp.ClientResponse:

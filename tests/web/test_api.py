@@ -16,7 +16,7 @@ from core.db.repo import create_web_job, get_job, purge_expired, update_job
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
 from testkit.speech import noisy_speech
-from tests.web.conftest import WebStack, run_web_stack, web_settings
+from testkit.web_stack import WebStack, run_web_stack, web_settings
 from worker.maintenance import rescue_stalled
 
 

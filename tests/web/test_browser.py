@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from ml.audio import encode_voice, write_wav
 from ml.wer import wer
 from testkit.speech import noisy_speech
-from tests.web.conftest import WebStack, run_web_stack, web_settings
+from testkit.web_stack import WebStack, run_web_stack, web_settings
 from worker.runner import PipelineRunner
 
 CHROMIUM = Path("/usr/bin/chromium")
