@@ -79,7 +79,7 @@ def decode_blocks(
     if not isinstance(source, bytes) and Path(source).stat().st_size == 0:
         raise EmptyAudio("the file is empty")
     try:
-        container = av.open(opened, format=format, metadata_errors="ignore")
+        container = av.open(opened, mode="r", format=format, metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise UnsupportedAudio("this file is not audio I can read") from exc
     limit = None if max_duration_s is None else int(max_duration_s * sample_rate)

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ml.errors import ModelError
 from ml.models import build_model
+from ml.models.base import Enhancer
 
 FORMAT = "voicebot-denoiser/1"
 
 
 def save_checkpoint(
     path: str | Path,
-    model: nn.Module,
+    model: Enhancer,
     *,
     arch: str,
     metrics: dict[str, float] | None = None,
@@ -37,8 +37,8 @@ def save_checkpoint(
     payload = {
         "format": FORMAT,
         "arch": arch,
-        "config": dict(model.config),  # type: ignore[attr-defined]
-        "sample_rate": int(model.config.get("sample_rate", 16_000)),  # type: ignore[attr-defined]
+        "config": dict(model.config),
+        "sample_rate": int(model.config.get("sample_rate", 16_000)),
         "metrics": metrics or {},
         "card": card,
         "state": state,
@@ -83,7 +83,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_model(
     path: str | Path, *, arch: str | None = None, config: dict[str, Any] | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[Enhancer, dict[str, Any]]:
     """Build and load the model stored at ``path``; returns (model in eval mode, checkpoint metadata).
 
     For a bare state dict, ``arch`` and ``config`` say what to build.

@@ -71,6 +71,14 @@ def _module(root: nn.Module, path: str) -> nn.Module:
     return root.get_submodule(path)
 
 
+def _eps(root: nn.Module, path: str) -> float:
+    """The epsilon of the batch norm at ``path``."""
+    norm = root.get_submodule(path)
+    if not isinstance(norm, nn.BatchNorm2d):
+        raise TypeError(f"{path} is a {type(norm).__name__}, not a batch norm")
+    return norm.eps
+
+
 def links(graphs: dict[str, onnx.GraphProto], model: DfNet3) -> list[Link]:
     """Every weight of the three graphs, linked to ``model``'s state dict; each parameter gets exactly one link."""
     found: list[Link] = []
@@ -95,8 +103,8 @@ def links(graphs: dict[str, onnx.GraphProto], model: DfNet3) -> list[Link]:
                 path = ".".join(p.split(".")[-1] if "." in p else p for p in parts[:-1])
                 found.append(Link(name, node.input[1], "linear", (f"{name}.{path}.weight",)))
         for top, nodes in convs.items():
-            layers = [m for m in _module(sub, top) if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
-            norms = [i for i, m in enumerate(_module(sub, top)) if isinstance(m, nn.BatchNorm2d)]
+            layers = [m for m in _module(sub, top).children() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+            norms = [i for i, m in enumerate(_module(sub, top).children()) if isinstance(m, nn.BatchNorm2d)]
             if len(layers) != len(nodes):
                 raise ValueError(f"{name}/{top}: {len(nodes)} conv nodes for {len(layers)} conv layers")
             for index, node in enumerate(nodes):
@@ -157,7 +165,7 @@ def load_state(archive: str | Path, model: DfNet3 | None = None) -> DfNet3:
             updates = {link.keys[0]: value}
         else:  # fused_b: the batch norm becomes the identity plus this shift
             norm = link.keys[1]
-            eps = _module(model, norm).eps  # type: ignore[attr-defined]
+            eps = _eps(model, norm)
             updates = {
                 f"{norm}.weight": np.ones_like(value),
                 f"{norm}.bias": value,
@@ -197,7 +205,7 @@ def write_archive(model: DfNet3, template: str | Path, target: str | Path, *, co
             value = state[link.keys[0]]
         else:
             norm = link.keys[1]
-            eps = _module(model, norm).eps  # type: ignore[attr-defined]
+            eps = _eps(model, norm)
             scale = state[f"{norm}.weight"] / np.sqrt(state[f"{norm}.running_var"] + eps)
             if link.kind == "fused_w":
                 value = state[link.keys[0]] * scale[:, None, None, None]

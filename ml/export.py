@@ -23,6 +23,8 @@ from torch import nn
 from ml.checkpoint import FORMAT, atomic_write_text, load_model, read_checkpoint, save_checkpoint
 from ml.errors import ModelError
 from ml.models import build_model
+from ml.models.base import Enhancer
+from ml.models.deepfilternet3 import DeepFilterNet3Net
 from ml.paths import default_shared
 from ml.registry import BUILTIN, WEIGHTS_DIR
 
@@ -44,7 +46,7 @@ TRAINING_DATA = {  # folder under shared/data → what it holds; origins and lic
 class TrainedModel:
     """A network read from a checkpoint, with its architecture name and what is known of its training."""
 
-    model: nn.Module
+    model: Enhancer
     arch: str
     training: dict[str, Any]
 
@@ -268,6 +270,13 @@ def export(
     return path
 
 
+def _dfnet3(trained: TrainedModel) -> DeepFilterNet3Net:
+    """The trained model as the DeepFilterNet3 it must be for its ONNX export or weight averaging."""
+    if not isinstance(trained.model, DeepFilterNet3Net):
+        raise ModelError(f"a {trained.arch} model is not DeepFilterNet3")
+    return trained.model
+
+
 def _average_with_released(trained: TrainedModel, weight: float) -> TrainedModel:
     """``trained`` with its weights averaged with the released DeepFilterNet3's: weight × trained + (1 − weight) ×
     released. Only for a DeepFilterNet3 run that started from the released weights (``init_from: released``)."""
@@ -280,7 +289,7 @@ def _average_with_released(trained: TrainedModel, weight: float) -> TrainedModel
     if not 0.0 < weight <= 1.0:
         raise ModelError(f"the trained weights' share must be in (0, 1], not {weight}")
     released = load_state(model_archive()).state_dict()
-    net = trained.model.net  # type: ignore[union-attr]
+    net = _dfnet3(trained).net
     mixed = {
         key: weight * value + (1.0 - weight) * released[key] if value.is_floating_point() else value
         for key, value in net.state_dict().items()
@@ -321,7 +330,7 @@ def _export_onnx(
         config_ini = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
     out.mkdir(parents=True, exist_ok=True)
     staging = out / f".{version}.tar.gz.partial"
-    write_archive(trained.model.net, template, staging, config=config_ini)  # type: ignore[arg-type]
+    write_archive(_dfnet3(trained).net, template, staging, config=config_ini)
     size_mb = staging.stat().st_size / 1e6
     if size_mb > max_mb:
         staging.unlink()

@@ -7,6 +7,7 @@ import threading
 
 from ml.checkpoint import load_model
 from ml.denoisers import DeepFilterNet3Denoiser, Denoiser, PassThrough, RNNoiseDenoiser, TorchDenoiser
+from ml.errors import ModelError
 from ml.registry import Registry
 from ml.transcriber import Transcriber
 
@@ -46,6 +47,8 @@ class ModelCache:
                 self._transcriber = None
                 version = self.registry.get("whisper", name)
                 path = self.registry.resolve(version)
+                if path is None:
+                    raise ModelError(f"whisper {name}: no weights to load")
                 log.info("loading whisper %s from %s", name, path)
                 self._transcriber = Transcriber(
                     path, version=name, threads=self.threads, compute_type=self.compute_type

@@ -63,7 +63,7 @@ class Spool:
         return self._size
 
     def append(self, block: np.ndarray) -> None:
-        data = memoryview(np.ascontiguousarray(block, dtype=np.float32)).cast("B")
+        data = np.ascontiguousarray(block, dtype=np.float32).data.cast("B")
         offset, done = self._size * _ITEM, 0
         while done < data.nbytes:  # unbuffered: what is appended can be read at once
             done += os.pwrite(self._file.fileno(), data[done:], offset + done)

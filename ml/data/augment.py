@@ -84,7 +84,7 @@ def babble(
     return out / rms(out)
 
 
-def opus_round_trip(x: np.ndarray, rng: np.random.Generator, kbps: Sequence[float] = (16.0, 32.0)) -> np.ndarray:
+def opus_round_trip(x: np.ndarray, rng: np.random.Generator, kbps: tuple[float, float] = (16.0, 32.0)) -> np.ndarray:
     """``x`` as it comes back from an Opus voice note coded at a random bit rate in ``kbps`` (same length).
 
     Voice notes reach the bot as 48-kHz Opus at low bit rates; the codec's artefacts are part of the noisy input."""

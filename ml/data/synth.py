@@ -40,9 +40,9 @@ def hum(n: int, rng: np.random.Generator, base_hz: float | None = None) -> np.nd
     """Mains hum: 50 or 60 Hz with a few harmonics of random strength, unit RMS."""
     base = base_hz or float(rng.choice([50.0, 60.0]))
     t = np.arange(n) / SAMPLE_RATE
-    x = sum(
-        rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * base * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 6)
-    )
+    x = np.zeros(n)
+    for k in range(1, 6):
+        x += rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * base * k * t + rng.uniform(0, 2 * np.pi))
     return (x / rms(x)).astype(np.float32)
 
 

@@ -41,6 +41,9 @@ class DeepFilterNet3Net(Enhancer):
 
     normalize = False
     floor = 0.0
+    window: Tensor  # buffers: the analysis window, the ERB bands' widths and each bin's band
+    widths: Tensor
+    bands: Tensor
 
     def __init__(self, sample_rate: int = 16_000) -> None:
         super().__init__()

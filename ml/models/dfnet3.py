@@ -43,7 +43,7 @@ class Conv2dNormAct(nn.Sequential):
         separable: bool = True,
         activation: type[nn.Module] | None = nn.ReLU,
     ) -> None:
-        kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         layers: list[nn.Module] = []
         if kernel[0] > 1:
             layers.append(nn.ConstantPad2d((0, 0, kernel[0] - 1, 0), 0.0))

@@ -12,6 +12,9 @@ same training budget.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,6 +36,8 @@ class GatedResidual(nn.Module):
 
 class GateWave(Enhancer):
     """Call: ``model(noisy)`` with ``noisy`` shaped (batch, time) or (batch, 1, time) → (batch, 1, time)."""
+
+    window: torch.Tensor  # a buffer
 
     def __init__(
         self,
@@ -81,12 +86,12 @@ class GateWave(Enhancer):
         x = F.glu(self.inp(torch.log(magnitude + 1e-4)), dim=1)
         x = F.pad(x, (0, -frames % (2**self.depth)))
         skips = []
-        for level in self.down:
+        for level in cast(Iterable[nn.ModuleDict], self.down):
             x = level["res"](x)
             skips.append(x)
             x = F.glu(level["conv"](x), dim=1)
         x = self.bottleneck(x)
-        for level in self.up:
+        for level in cast(Iterable[nn.ModuleDict], self.up):
             x = level["res"](F.glu(level["conv"](x), dim=1) + skips.pop())
         return torch.sigmoid(self.out(x[..., :frames]))
 
