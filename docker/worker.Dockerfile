@@ -22,6 +22,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot bot
 COPY core core
+COPY migrations migrations
 COPY ml ml
 COPY worker worker
 COPY voicebot voicebot

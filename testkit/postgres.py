@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from core.db.migrate import upgrade
+from migrations import upgrade
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 

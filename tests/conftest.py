@@ -52,7 +52,7 @@ def models() -> Iterator[PipelineRunner]:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh migrated database, once on SQLite and once on PostgreSQL (127.0.0.1:5432)."""
     if request.param == "sqlite":
-        from core.db.migrate import upgrade
+        from migrations import upgrade
 
         url = f"sqlite+aiosqlite:///{tmp_path / 'voicebot.db'}"
         await asyncio.to_thread(upgrade, url)

@@ -168,7 +168,7 @@ def test_bot_image_migrates_sqlite_and_postgres(bot_image: str, tmp_path: Path) 
 
         assert (
             asyncio.run(version())
-            == sorted(p.name.split("_")[0] for p in (ROOT / "core" / "db" / "migrations" / "versions").glob("0*.py"))[
+            == sorted(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("0*.py"))[
                 -1
             ]
         )

@@ -170,7 +170,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the database migrations."""
-    from core.db.migrate import upgrade
+    from migrations import upgrade
 
     upgrade(settings.database_url, args.revision)
     print(f"database at revision {args.revision}")

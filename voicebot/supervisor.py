@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from core.db.migrate import upgrade
+from migrations import upgrade
 from core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -167,7 +167,7 @@ def test_models_json_shows_an_admins_choice(tmp_path: Path) -> None:
     import asyncio
 
     from core.db.engine import make_engine, make_sessionmaker
-    from core.db.migrate import upgrade
+    from migrations import upgrade
     from core.db.repo import set_active_model
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"

@@ -1,4 +1,4 @@
-"""Migrations ship inside the package: `voicebot db upgrade` works from an installed wheel, away from the source."""
+"""The top-level migrations ship in the wheel: `voicebot db upgrade` works from an installed wheel, away from the source."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_carries_the_migrations(installed: Path) -> None:
-    migrations = installed / "core" / "db" / "migrations"
+    migrations = installed / "migrations"
     assert (migrations / "env.py").is_file() and (migrations / "script.py.mako").is_file()
     assert sorted(p.name for p in (migrations / "versions").glob("0*.py")) == sorted(
-        p.name for p in (ROOT / "core" / "db" / "migrations" / "versions").glob("0*.py")
+        p.name for p in (ROOT / "migrations" / "versions").glob("0*.py")
     )
 
 
@@ -47,7 +47,7 @@ def test_db_upgrade_from_the_installed_wheel(installed: Path, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert "database at revision head" in result.stdout
-    probe = "import core.db.migrate as m; print(m.__file__)"
+    probe = "import migrations as m; print(m.__file__)"
     where = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert where.stdout.startswith(str(installed))  # the wheel's code ran, not the source tree's
     import sqlite3
@@ -62,7 +62,7 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from core.db.migrate import upgrade
+    from migrations import upgrade
     from core.db.models import Base
 
     path = tmp_path / "schema.db"

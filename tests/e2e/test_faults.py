@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from core.db.migrate import upgrade
+from migrations import upgrade
 from core.db.models import Job, JobStatus, User, utcnow
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram

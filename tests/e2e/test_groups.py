@@ -16,7 +16,7 @@ import pytest
 import soxr
 from sqlalchemy import select
 
-from core.db.migrate import upgrade
+from migrations import upgrade
 from core.db.models import AuditLog, Job, JobStatus
 from ml.audio import encode_voice
 from ml.wer import wer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.db.migrate import upgrade
+from migrations import upgrade
 from testkit.web_stack import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
 from worker.runner import PipelineRunner
 
