@@ -1,4 +1,5 @@
-"""arq worker wiring: a ``WorkerSetup`` → an arq ``Worker`` whose jobs share one ``WorkerState``."""
+"""arq worker wiring: a ``WorkerSetup`` → an arq ``Worker`` whose jobs share one ``WorkerState``, read from arq's
+context through ``worker/context.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from arq.worker import Worker, async_check_health
 
 from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, WEB_JOB_FUNCTION, redis_settings
 from core.settings import Settings
-from worker.jobs import process_note, processing_timeout_s
+from worker.context import initial_context, shutdown, startup
+from worker.flow import processing_timeout_s
+from worker.jobs import process_note, process_upload
 from worker.maintenance import RESCUE_SECONDS, purge_expired_results, rescue_stalled
-from worker.state import MAX_TRIES, WorkerSetup, WorkerState
-from worker.web_jobs import process_upload
+from worker.state import MAX_TRIES, WorkerSetup
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +25,6 @@ log = logging.getLogger(__name__)
 def job_timeout_s(settings: Settings) -> int:
     """arq's hard limit for one job: the longest allowed note's processing time plus download and replies."""
     return int(processing_timeout_s(settings.max_duration_s, settings) + 120)
-
-
-async def startup(ctx: dict[str, Any]) -> None:
-    """arq's ``on_startup``: the worker's state, from the setup it was built with and arq's Redis pool."""
-    ctx["state"] = await WorkerState.start(ctx["setup"], ctx["redis"])
-
-
-async def shutdown(ctx: dict[str, Any]) -> None:
-    """arq's ``on_shutdown``."""
-    state: WorkerState | None = ctx.get("state")
-    if state is not None:
-        await state.close()
 
 
 def make_worker(setup: WorkerSetup, **overrides: Any) -> Worker:
@@ -54,7 +44,7 @@ def make_worker(setup: WorkerSetup, **overrides: Any) -> Worker:
         "redis_settings": redis_settings(settings.redis_url),
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "ctx": {"setup": setup},
+        "ctx": initial_context(setup),
         "max_jobs": 1,  # the pipeline is CPU-bound: one note at a time per worker process
         "keep_result": 3600,
         "health_check_interval": 30,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any
 
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
@@ -15,16 +14,16 @@ from core.db.models import Job, utcnow
 from core.db.repo import purge_expired, stalled_jobs, take_over
 from core.queue import enqueue_note, enqueue_upload
 from core.webfiles import WebFiles
-from worker.state import WorkerState
+from worker.context import ArqContext, job_context
 
 log = logging.getLogger(__name__)
 RESCUE_SECONDS = {5, 25, 45}  # when in each minute the rescue runs
 
 
-async def rescue_stalled(ctx: dict[str, Any]) -> int:
+async def rescue_stalled(ctx: ArqContext) -> int:
     """Queue again the jobs a dead worker held (new arq id) and those Redis lost (same id: a no-op if
     the job is still queued). Returns how many were queued."""
-    state: WorkerState = ctx["state"]
+    state = job_context(ctx).state
     settings = state.settings
     now = utcnow()
     queued = 0
@@ -53,10 +52,10 @@ async def _enqueue(redis: ArqRedis, job: Job, rescue: int = 0) -> ArqJob | None:
     return await enqueue_note(redis, job_id=job.id, key=job.key, rescue=rescue)
 
 
-async def purge_expired_results(ctx: dict[str, Any]) -> int:
+async def purge_expired_results(ctx: ArqContext) -> int:
     """Erase transcripts and stored results older than RETENTION_DAYS, and the web jobs' files (uploads, cleaned
     voices, spectrograms) as old."""
-    state: WorkerState = ctx["state"]
+    state = job_context(ctx).state
     before = utcnow() - dt.timedelta(days=state.settings.retention_days)
     async with state.session() as session:
         count = await purge_expired(session, before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
@@ -123,8 +124,8 @@ class Replier:
         """The transcript as messages of at most 4096 characters, or as one .txt file when very long."""
         pieces = split_text(text)
         if len(pieces) > MAX_TEXT_MESSAGES:
-            return [lambda buttons: self._send_document(text, buttons)]
-        return [lambda buttons, piece=piece: self._send_message(piece, buttons) for piece in pieces]
+            return [partial(self._send_document, text)]
+        return [partial(self._send_message, piece) for piece in pieces]
 
     async def _send_message(self, piece: str, markup: InlineKeyboardMarkup | None) -> None:
         await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to(), reply_markup=markup)

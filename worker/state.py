@@ -27,6 +27,10 @@ MAX_TRIES = 5
 LOADED_TTL_S = 3600
 
 
+class NoTelegramBot(RuntimeError):
+    """A Telegram note reached a worker started without ``TELEGRAM_BOT_TOKEN`` (it serves web uploads only)."""
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
     """What the composition root gives a worker: settings, how to build its models, the processing defaults."""
@@ -72,6 +76,12 @@ class WorkerState:
         await state.publish_loaded()
         log.info("worker %s ready with %s", state.name, active)
         return state
+
+    def telegram_bot(self) -> Bot:
+        """The Bot API client; ``NoTelegramBot`` on a worker without a token."""
+        if self.bot is None:
+            raise NoTelegramBot("this worker has no TELEGRAM_BOT_TOKEN: it cannot answer Telegram notes")
+        return self.bot
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A database session (use with ``async with``)."""
