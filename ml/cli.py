@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ml.paths import default_shared
+from ml.paths import PathSettings, default_shared
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".webm"}
-
-
-def _registry():
-    from ml.registry import WEIGHTS_DIR, Registry
-
-    cache = Path(os.environ.get("MODEL_CACHE_DIR") or Path.home() / ".cache" / "voicebot")
-    extra = os.environ.get("MODELS_DIR")
-    return Registry(cache_dir=cache, weights_dirs=(WEIGHTS_DIR, Path(extra)) if extra else (WEIGHTS_DIR,))
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Path]:
@@ -50,7 +41,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         return 2
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    denoiser = ModelCache(_registry()).denoiser(args.model)
+    denoiser = ModelCache(PathSettings().registry()).denoiser(args.model)
     limit_db = limit_db_for(args.strength)
     failed = 0
     for index, path in enumerate(inputs, 1):
@@ -82,38 +73,21 @@ def cmd_setup_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """``["optim.lr=3e-4", "name=gatewave-v2"]`` -> ``{"optim.lr": 0.0003, "name": "gatewave-v2"}`` (values read
-    as YAML; a dotted key reaches into a config section, see ``ml.train.run.load_config``)."""
-    import yaml
-
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"--set wants KEY=VALUE, got {pair!r}")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str):  # PyYAML reads "3e-4" (no dot) as a string
-            with contextlib.suppress(ValueError):
-                parsed = float(parsed)
-        overrides[key.strip()] = parsed
-    return overrides
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, or resume, the run a YAML config describes."""
     # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other work, spinning threads made
     # a 2-thread step 5-10x slower; this costs ~10 % on an idle machine. Read once, when torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from ml.train.run import load_config, train
+    from ml.train.run import ConfigError, load_config, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    overrides = parse_overrides(args.set)
-    if args.threads is not None:
-        overrides["threads"] = args.threads
-    if args.init_from:
-        overrides["init_from"] = args.init_from
-    train(load_config(args.config, **overrides), max_minutes=args.max_minutes)
+    flags = {"threads": args.threads, "init_from": args.init_from}
+    try:
+        cfg = load_config(args.config, args.set, **{key: value for key, value in flags.items() if value is not None})
+    except ConfigError as exc:
+        print("\n".join(f"ml: {line}" for line in str(exc).splitlines()), file=sys.stderr)
+        return 2
+    train(cfg, max_minutes=args.max_minutes)
     return 0
 
 
@@ -170,7 +144,7 @@ def run_evaluation(args: argparse.Namespace) -> tuple[str, str, str]:
     models = [*(() if args.no_baselines else BASELINES), *args.model]
     evaluation = evaluate(
         models,
-        registry=_registry(),
+        registry=PathSettings().registry(),
         data_dir=args.data_dir,
         set_name=args.set,
         count=args.count,
@@ -217,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ml.evaluate import evaluate
 
         data_dir = default_shared() / "data"
-        evaluation = evaluate([str(path)], registry=_registry(), data_dir=data_dir, count=args.eval_count)
+        evaluation = evaluate([str(path)], registry=PathSettings().registry(), data_dir=data_dir, count=args.eval_count)
         print(evaluation.tables())
         source = f"Measured on the exported file by `python -m ml export --metrics-from-eval`. {evaluation.notes()}"
         path = export(args.checkpoint, **options, metrics=evaluation.overall()[str(path)], metrics_source=source)

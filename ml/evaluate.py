@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import noisereduce
@@ -90,7 +90,8 @@ def eval_mixtures(
     mixtures = []
     for i in range(count):
         snr = float(snr_buckets[i % len(snr_buckets)])
-        mixtures.append(make_mixture(np.random.default_rng([seed, i]), pools, replace(config, snr_db=(snr, snr)), n))
+        at_snr = config.model_copy(update={"snr_db": (snr, snr)})
+        mixtures.append(make_mixture(np.random.default_rng([seed, i]), pools, at_snr, n))
     return mixtures
 
 

@@ -3,38 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
 
 if TYPE_CHECKING:  # the bot's process builds only the registry: it must not load torch
     from ml.loader import ModelCache
+    from ml.paths import PathSettings
     from ml.pipeline import PipelineOptions
     from ml.registry import Registry
     from worker.runner import ModelSpec
     from worker.state import WorkerSetup
 
 
-def weights_dirs(settings: Settings) -> tuple[Path, ...]:
-    """Where exported denoiser checkpoints lie: the package's own folder, plus ``MODELS_DIR`` when set."""
-    from ml.registry import WEIGHTS_DIR
+def model_paths(settings: Settings) -> PathSettings:
+    """The settings' model folders (``MODEL_CACHE_DIR``, ``MODELS_DIR``) as ml's ``PathSettings``, which knows
+    where exported denoisers lie; the values given win over the environment, so they are read once, here."""
+    from ml.paths import PathSettings
 
-    return (WEIGHTS_DIR, settings.models_dir) if settings.models_dir else (WEIGHTS_DIR,)
+    return PathSettings(model_cache_dir=settings.model_cache_dir, models_dir=settings.models_dir)
 
 
 def registry(settings: Settings) -> Registry:
     """The model versions these settings can use."""
-    from ml.registry import Registry
-
-    return Registry(cache_dir=settings.model_cache_dir, weights_dirs=weights_dirs(settings))
+    return model_paths(settings).registry()
 
 
 def model_spec(settings: Settings) -> ModelSpec:
     """What a pipeline process needs to build its model cache (picklable)."""
     from worker.runner import ModelSpec
 
-    return ModelSpec(settings.model_cache_dir, weights_dirs(settings), settings.whisper_threads,
+    paths = model_paths(settings)
+    return ModelSpec(paths.model_cache_dir, paths.weights_dirs, settings.whisper_threads,
                      settings.whisper_compute_type)  # fmt: skip
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, model_validator
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from ml.data import augment
@@ -26,35 +28,46 @@ from ml.data.synth import SAMPLE_RATE, clicks, colored_noise, hum, rms
 
 log = logging.getLogger(__name__)
 
-NOISE_KINDS = ("real", "babble", "colored", "hum", "clicks")
+NoiseKind = Literal["real", "babble", "colored", "hum", "clicks"]
+NOISE_KINDS: tuple[NoiseKind, ...] = get_args(NoiseKind)
 AUDIO_GLOBS = ("*.flac", "*.wav", "*.opus", "*.ogg")  # FLAC in shared/data, Opus in a pack (ml.pack)
 MIN_SPEECH_RMS = 1e-3  # crops quieter than this (pauses) are drawn again
+Chance = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-@dataclass(frozen=True)
-class MixConfig:
-    """How mixtures are drawn. Ranges are (low, high), drawn uniformly."""
+class MixConfig(BaseModel):
+    """How mixtures are drawn (the ``mix:`` section of a training config). Ranges are (low, high), drawn
+    uniformly."""
 
-    segment_s: float = 2.5
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    segment_s: PositiveFloat = 2.5
     snr_db: tuple[float, float] = (-5.0, 20.0)
     level_db: tuple[float, float] = (-40.0, -15.0)  # RMS of the noisy mixture, dB full scale
-    noise_weights: dict[str, float] = field(
-        default_factory=lambda: {"real": 0.65, "babble": 0.15, "colored": 0.1, "hum": 0.05, "clicks": 0.05}
-    )
-    p_second_noise: float = 0.3  # remix: a second source under the first, 0-10 dB quieter
-    p_reverb: float = 0.3
-    rt60_s: tuple[float, float] = (0.2, 0.8)
-    early_ms: float = 50.0
-    p_band_limit: float = 0.2
-    p_opus: float = 0.0  # the noisy input through an Opus voice note (the clean target is not coded)
-    opus_kbps: tuple[float, float] = (16.0, 32.0)
+    noise_weights: dict[NoiseKind, NonNegativeFloat] = {
+        "real": 0.65,
+        "babble": 0.15,
+        "colored": 0.1,
+        "hum": 0.05,
+        "clicks": 0.05,
+    }
+    p_second_noise: Chance = 0.3  # remix: a second source under the first, 0-10 dB quieter
+    p_reverb: Chance = 0.3
+    rt60_s: tuple[PositiveFloat, PositiveFloat] = (0.2, 0.8)
+    early_ms: NonNegativeFloat = 50.0
+    p_band_limit: Chance = 0.2
+    p_opus: Chance = 0.0  # the noisy input through an Opus voice note (the clean target is not coded)
+    opus_kbps: tuple[PositiveFloat, PositiveFloat] = (16.0, 32.0)
 
-    def __post_init__(self) -> None:
-        unknown = set(self.noise_weights) - set(NOISE_KINDS)
-        if unknown or not any(self.noise_weights.values()):
-            raise ValueError(f"noise_weights needs positive weights for some of {NOISE_KINDS}, got {unknown or 0}")
-        if self.snr_db[0] > self.snr_db[1] or self.level_db[0] > self.level_db[1]:
-            raise ValueError("ranges must be (low, high)")
+    @model_validator(mode="after")
+    def _check(self) -> MixConfig:
+        if not any(self.noise_weights.values()):
+            raise ValueError(f"noise_weights needs a positive weight for one of {', '.join(NOISE_KINDS)} at least")
+        for name in ("snr_db", "level_db", "rt60_s", "opus_kbps"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} is a range (low, high), got ({low}, {high})")
+        return self
 
     @property
     def segment(self) -> int:

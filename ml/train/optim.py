@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat
+
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # an Adam decay rate
 
 
-@dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(BaseModel):
     """Adam with a linear warm-up, then a cosine decay from ``lr`` to ``min_lr`` at ``decay_steps``."""
 
-    lr: float = 3e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    warmup_steps: int = 1000
-    decay_steps: int = 100_000
-    min_lr: float = 1e-5
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lr: PositiveFloat = 3e-4
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    weight_decay: NonNegativeFloat = 0.0
+    warmup_steps: NonNegativeInt = 1000
+    decay_steps: NonNegativeInt = 100_000
+    min_lr: NonNegativeFloat = 1e-5
 
     def factor(self, step: int) -> float:
         """Learning-rate multiplier at optimiser step ``step``."""

