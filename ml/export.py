@@ -145,7 +145,7 @@ def model_card(
 ) -> str:
     """The Markdown model card: what the model is, what it was trained on under which licences, its scores."""
     params = sum(p.numel() for p in trained.model.parameters()) / 1e6
-    config = dict(trained.model.config)  # type: ignore[arg-type]
+    config = dict(trained.model.config)
     lines = [
         f"# Denoiser `{version}`",
         "",

@@ -14,6 +14,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.catalog import ModelCatalog
+from core.db.models import User
 from core.db.repo import audit, get_active_models, job_stats, set_active_model
 from core.queue import LOADED_KEY, queue_depth
 from core.settings import Settings
@@ -64,7 +65,7 @@ async def models(
 
 
 async def set_version(
-    message: Message, command: CommandObject, session: AsyncSession, catalog: ModelCatalog, lang: str
+    message: Message, command: CommandObject, session: AsyncSession, user: User, catalog: ModelCatalog, lang: str
 ) -> None:
     family = command.command
     available = ", ".join(catalog.names(family))
@@ -73,10 +74,10 @@ async def set_version(
         await message.answer(t("model_usage", lang, family=family, available=available))
         return
     if version not in catalog.names(family):
-        await audit(session, message.from_user.id, f"set_{family}", version, allowed=False)  # type: ignore[union-attr]
+        await audit(session, user.id, f"set_{family}", version, allowed=False)
         await message.answer(t("model_unknown", lang, family=family, version=version, available=available))
         return
-    await set_active_model(session, family, version, message.from_user.id)  # type: ignore[union-attr]
+    await set_active_model(session, family, version, user.id)
     await message.answer(t("model_set", lang, family=family, version=version))
 
 

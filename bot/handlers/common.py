@@ -8,6 +8,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db.models import User
 from core.db.repo import forget_user
 from core.settings import Settings
 from core.texts import t
@@ -22,9 +23,9 @@ async def help_(message: Message, lang: str, settings: Settings) -> None:
     await message.answer(f"{limits}\n\n{t('group_help', lang)}")
 
 
-async def forget(message: Message, session: AsyncSession, lang: str) -> None:
+async def forget(message: Message, session: AsyncSession, user: User, lang: str) -> None:
     """Delete everything kept about the sender: jobs, transcripts, stored results, settings."""
-    count = await forget_user(session, message.from_user.id)  # type: ignore[union-attr]
+    count = await forget_user(session, user.id)
     await message.answer(t("forgot", lang, count=count))
 
 

@@ -116,7 +116,7 @@ def _limit_error(media: Media, settings: Settings, lang: str) -> tuple[str, str]
 
 
 async def audio_message(
-    message: Message, session: AsyncSession, user: User, lang: str, settings: Settings, arq: ArqRedis
+    message: Message, bot: Bot, session: AsyncSession, user: User, lang: str, settings: Settings, arq: ArqRedis
 ) -> None:
     """A note sent to the bot, or posted in a group whose admins turned automatic mode on."""
     if is_group(message):
@@ -128,7 +128,7 @@ async def audio_message(
         request = private_request(user, settings)
     note = note_of(message, lang)
     if note is not None:
-        await submit(message.bot, note, session, user, lang, settings, arq, request)  # type: ignore[arg-type]
+        await submit(bot, note, session, user, lang, settings, arq, request)
 
 
 async def submit(
@@ -165,9 +165,9 @@ async def submit(
         log.info("update for message %s delivered again; job %s is already handled", job.key, job.id)
         return job
     try:
-        limit = _limit_error(media, settings, lang) or await _load_error(session, job, settings, lang, arq)
+        limit = _limit_error(media, settings, lang) or await _load_error(session, job, note, user, settings, lang, arq)
         if limit is None:
-            await _queue(bot, session, job, lang, arq)
+            await _queue(bot, session, job, note, lang, arq)
             return job
         code, reply = limit
     except (RedisError, OSError, TimeoutError) as exc:
@@ -175,25 +175,25 @@ async def submit(
         code, reply = "queue_unavailable", t("try_later", lang)
     await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
     if job.status_message_id is None:
-        await bot.send_message(job.chat_id, reply, reply_parameters=reply_to(job.message_id))
+        await bot.send_message(note.chat_id, reply, reply_parameters=reply_to(note.message_id))
     else:
-        await bot.edit_message_text(reply, chat_id=job.chat_id, message_id=job.status_message_id)
+        await bot.edit_message_text(reply, chat_id=note.chat_id, message_id=job.status_message_id)
     return job
 
 
 async def _load_error(
-    session: AsyncSession, job: Job, settings: Settings, lang: str, arq: ArqRedis
+    session: AsyncSession, job: Job, note: Note, user: User, settings: Settings, lang: str, arq: ArqRedis
 ) -> tuple[str, str] | None:
     """(error code, reply) when this user, this group, or everyone together has too much in the queue already."""
-    load = await user_load(session, job.user_id, exclude_id=job.id)
+    load = await user_load(session, user.id, exclude_id=job.id)
     if load.in_flight >= settings.max_jobs_in_flight:
         wait = duration_text(10 + 0.3 * load.in_flight_audio_s, lang)
         return "rate_limited", t("rate_in_flight", lang, count=load.in_flight, wait=wait)
     if load.last_hour >= settings.max_jobs_per_hour and load.oldest_in_hour is not None:
         wait_s = (load.oldest_in_hour + dt.timedelta(hours=1) - utcnow()).total_seconds()
         return "rate_limited", t("rate_hourly", lang, count=load.last_hour, wait=duration_text(wait_s, lang))
-    if job.chat_id < 0:  # groups have negative ids
-        count, oldest = await chat_load(session, job.chat_id, exclude_id=job.id)
+    if note.chat_id < 0:  # groups have negative ids
+        count, oldest = await chat_load(session, note.chat_id, exclude_id=job.id)
         if count >= settings.max_chat_jobs_per_hour and oldest is not None:
             wait_s = (oldest + dt.timedelta(hours=1) - utcnow()).total_seconds()
             return "rate_limited", t("rate_chat", lang, count=count, wait=duration_text(wait_s, lang))
@@ -207,11 +207,11 @@ def reply_to(message_id: int) -> ReplyParameters:
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
 
 
-async def _queue(bot: Bot, session: AsyncSession, job: Job, lang: str, arq: ArqRedis) -> None:
+async def _queue(bot: Bot, session: AsyncSession, job: Job, note: Note, lang: str, arq: ArqRedis) -> None:
     """Acknowledge with the queue position, then queue the job (Redis errors propagate to the caller)."""
     position = await queue_position(session, job)
     status = await bot.send_message(
-        job.chat_id, t("queued", lang, position=position), reply_parameters=reply_to(job.message_id)
+        note.chat_id, t("queued", lang, position=position), reply_parameters=reply_to(note.message_id)
     )
     job.status_message_id = status.message_id
     await update_job(session, job.id, status_message_id=status.message_id)
