@@ -203,7 +203,7 @@ def _start_clearml(cfg: TrainConfig) -> None:
     server = os.environ.get("CLEARML_API_HOST") or (Path.home() / "clearml.conf").exists()
     if cfg.clearml_offline or not server:
         Task.set_offline(True)
-    task = Task.init(
+    task: Task = Task.init(
         project_name=cfg.clearml_project,
         task_name=cfg.name,
         auto_connect_frameworks={"tensorboard": True, "pytorch": False, "matplotlib": False},
@@ -317,7 +317,7 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
         default_root_dir=run_dir,
         accelerator=cfg.accelerator,
         devices=1,
-        precision=cfg.precision,  # type: ignore[arg-type]
+        precision=cfg.precision,
         max_steps=cfg.max_steps,
         max_epochs=-1,
         limit_train_batches=cfg.epoch_steps,

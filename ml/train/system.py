@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 from torchmetrics.audio import DeepNoiseSuppressionMeanOpinionScore
 
@@ -77,7 +78,7 @@ class EnhancementSystem(pl.LightningModule):
             ", ".join(f"{name} {float(value):.3f}" for name, value in sorted(scores.items())),
         )
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self.optim.lr, betas=self.optim.betas, weight_decay=self.optim.weight_decay
         )
