@@ -62,8 +62,8 @@ def test_migrations_build_the_schema_the_models_describe(tmp_path: Path) -> None
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
-    from migrations import upgrade
     from core.db.models import Base
+    from migrations import upgrade
 
     path = tmp_path / "schema.db"
     upgrade(f"sqlite+aiosqlite:///{path}")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from migrations import upgrade
 from core.db.models import Job, JobStatus, User, utcnow
+from migrations import upgrade
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram
 from testkit.speech import noisy_speech

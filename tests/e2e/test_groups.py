@@ -16,8 +16,8 @@ import pytest
 import soxr
 from sqlalchemy import select
 
-from migrations import upgrade
 from core.db.models import AuditLog, Job, JobStatus
+from migrations import upgrade
 from ml.audio import encode_voice
 from ml.wer import wer
 from testkit.fake_telegram import FakeTelegram
