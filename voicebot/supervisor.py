@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from migrations import upgrade
 from core.settings import Settings
+from migrations import upgrade
 
 log = logging.getLogger(__name__)
 

@@ -167,8 +167,8 @@ def test_models_json_shows_an_admins_choice(tmp_path: Path) -> None:
     import asyncio
 
     from core.db.engine import make_engine, make_sessionmaker
-    from migrations import upgrade
     from core.db.repo import set_active_model
+    from migrations import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     upgrade(url)

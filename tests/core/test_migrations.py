@@ -1,4 +1,5 @@
-"""The top-level migrations ship in the wheel: `voicebot db upgrade` works from an installed wheel, away from the source."""
+"""The top-level migrations ship in the wheel: `voicebot db upgrade` works from an installed wheel, away from
+the source."""
 
 from __future__ import annotations
 
