@@ -22,10 +22,11 @@ import numpy as np
 
 from bench.common import markdown_table, record
 from bench.languages import asterisk_prompts, festvox_recordings
+from core.choices import STRENGTH_LIMIT_DB
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
-from ml.evaluate import enhance_at_working_level, load_denoiser, split_strength
+from ml.evaluate import enhance_at_working_level, load_denoiser, split_limit
 from ml.metrics import dnsmos_available, score
 from voicebot import wiring
 
@@ -38,7 +39,7 @@ DEFAULT_MODELS = (
     "noisereduce",
     "gatewave-v1",
     "deepfilternet3",
-    "deepfilternet3@gentle",
+    f"deepfilternet3@{STRENGTH_LIMIT_DB['gentle']:g}dB",  # what the users' "gentle" runs
     "deepfilternet3-vn1",
 )
 
@@ -99,7 +100,7 @@ def main() -> None:
     registry = wiring.registry(load_settings())
     rows, by_noise = [], []
     for name in models:
-        base, limit_db = split_strength(name)
+        base, limit_db = split_limit(name)
         denoiser = load_denoiser(base, registry)
         scores, seconds, audio_s = [], 0.0, 0.0
         for noisy, clean, _, _ in items:

@@ -12,11 +12,12 @@ import argparse
 import numpy as np
 
 from bench.common import ROOT, record
+from core.choices import STRENGTH_LIMIT_DB
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE
 from ml.data.synth import mix_at_snr
 from ml.denoisers import enhance
-from ml.evaluate import load_denoiser, split_strength
+from ml.evaluate import load_denoiser, split_limit
 from voicebot import wiring
 
 PLOTS = ROOT / "bench" / "plots"
@@ -24,7 +25,7 @@ DEFAULT_MODELS = (
     "rnnoise",
     "noisereduce",
     "gatewave-v1",
-    "deepfilternet3@gentle",
+    f"deepfilternet3@{STRENGTH_LIMIT_DB['gentle']:g}dB",  # what the users' "gentle" runs
     "deepfilternet3",
     "deepfilternet3-vn1",
 )
@@ -55,7 +56,7 @@ def main() -> None:
     registry = wiring.registry(load_settings())
     panels = [("clean speech", clean), (f"noisy ({args.snr:g} dB, kitchen)", noisy)]
     for name in args.model or DEFAULT_MODELS:
-        base, limit_db = split_strength(name)
+        base, limit_db = split_limit(name)
         panels.append((name, enhance(load_denoiser(base, registry), noisy, SAMPLE_RATE, limit_db=limit_db)))
     figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels)), sharex=True)
     for ax, (title, audio) in zip(axes, panels, strict=True):

@@ -7,9 +7,8 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from core.choices import STRONGEST
 from core.texts import t
-
-STRONGEST = "strong"  # what "Stronger cleaning" runs a note again with
 
 
 class ResultAction(CallbackData, prefix="res"):

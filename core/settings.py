@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.choices import STRENGTHS
 
 DEFAULT_API_URL = "https://api.telegram.org"
 LOCAL_SERVER_MAX_FILE_MB = 2000.0  # what a local Bot API server lets a bot download
@@ -29,9 +31,10 @@ class Settings(BaseSettings):
     models_dir: Path | None = None  # extra folder of exported denoiser checkpoints
 
     denoiser_version: str = "deepfilternet3-vn1"  # DeepFilterNet3 fine-tuned here (ml/weights)
-    denoiser_strength: Literal["off", "gentle", "strong"] = "strong"  # users may choose their own in /settings
+    denoiser_strength: str = "strong"  # one of core.choices.STRENGTHS; users may choose their own in /settings
     whisper_version: str = "base"
-    transcribe_strategy: Literal["original", "denoised", "mix", "best", "auto"] = "auto"
+    # which audio Whisper hears: a word of ml's pipeline, checked where the root builds its options (voicebot.wiring)
+    transcribe_strategy: str = "auto"
     mix_ratio: float = Field(0.5, ge=0.0, le=1.0)
     whisper_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     whisper_beam_size: int = Field(5, ge=1, le=10)
@@ -65,6 +68,13 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("denoiser_strength")
+    @classmethod
+    def _known_strength(cls, value: str) -> str:
+        if value not in STRENGTHS:
+            raise ValueError(f"must be one of {', '.join(STRENGTHS)}")
         return value
 
     @field_validator("telegram_api_url")

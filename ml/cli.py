@@ -30,7 +30,6 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 def cmd_denoise(args: argparse.Namespace) -> int:
     """Denoise files or folders into mono WAV files at the model's rate, with the same stems."""
     from ml.audio import decode_audio, write_wav
-    from ml.denoisers import limit_db_for
     from ml.errors import AudioError
     from ml.loader import ModelCache
 
@@ -42,7 +41,6 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     denoiser = ModelCache(PathSettings().registry()).denoiser(args.model)
-    limit_db = limit_db_for(args.strength)
     failed = 0
     for index, path in enumerate(inputs, 1):
         try:
@@ -51,7 +49,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             print(f"ml: {path}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        write_wav(out_dir / f"{path.stem}.wav", denoiser(audio, limit_db=limit_db), denoiser.sample_rate)
+        write_wav(out_dir / f"{path.stem}.wav", denoiser(audio, limit_db=args.limit_db), denoiser.sample_rate)
         print(f"[{index}/{len(inputs)}] {path} → {out_dir / path.stem}.wav", file=sys.stderr)
     return 1 if failed else 0
 
@@ -230,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--model", required=True, help="denoiser version (see `voicebot models`)")
     denoise.add_argument("--out-dir", required=True)
     denoise.add_argument(
-        "--strength", choices=("gentle", "strong"), default="strong", help="gentle keeps some room tone"
+        "--limit-db", type=float, help="the most noise to take away, in dB (default: no limit; 20 keeps some room tone)"
     )
     denoise.set_defaults(func=cmd_denoise)
     metrics = sub.add_parser("setup-metrics", help="install the DNSMOS models for torchmetrics")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -21,13 +21,6 @@ from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, resample
 from ml.spool import Signal, blocks
 
 Progress = Callable[[float], None]
-Strength = Literal["off", "gentle", "strong"]
-STRENGTHS: tuple[str, ...] = ("off", "gentle", "strong")
-# "gentle" keeps some room tone: noise is taken down by at most 20 dB. DeepFilterNet's authors suggest limits
-# of 6-20 dB to keep ambience; 20 dB is the top of that range (the least noise left that still is not silence),
-# and on held-back mixtures it raised PESQ and SI-SDR over no limit at a DNSMOS cost (issue 12's table).
-# "strong" is no limit: every denoiser at its full strength.
-STRENGTH_LIMIT_DB: dict[str, float | None] = {"gentle": 20.0, "strong": None}
 # A denoiser that cannot stream runs on a long note in pieces this long, each with this much of the note either
 # side (its output there is dropped), joined by cross-fades this long (``enhance_stream``).
 CHUNK_S = 300.0
@@ -44,13 +37,6 @@ class Denoiser(Protocol):
     def __call__(
         self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
     ) -> np.ndarray: ...
-
-
-def limit_db_for(strength: str) -> float | None:
-    """The attenuation limit of a strength ("gentle", "strong"); "off" has none because nothing runs."""
-    if strength not in STRENGTHS:
-        raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}")
-    return STRENGTH_LIMIT_DB.get(strength)
 
 
 def with_floor(noisy: np.ndarray, clean: np.ndarray, limit_db: float | None) -> np.ndarray:

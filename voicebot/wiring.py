@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from core.choices import limit_db
 from core.settings import Settings
 
 if TYPE_CHECKING:  # the bot's process builds only the registry: it must not load torch
@@ -12,6 +13,7 @@ if TYPE_CHECKING:  # the bot's process builds only the registry: it must not loa
     from ml.paths import PathSettings
     from ml.pipeline import PipelineOptions
     from ml.registry import Registry
+    from ml.strategies import Strategy
     from worker.runner import ModelSpec
     from worker.state import WorkerSetup
 
@@ -43,13 +45,24 @@ def model_cache(settings: Settings) -> ModelCache:
     return model_spec(settings).cache()
 
 
-def pipeline_options(settings: Settings, **overrides: Any) -> PipelineOptions:
-    """The settings' processing defaults; ``overrides`` (a user's strength or language, a CLI flag) win."""
+def transcribe_strategy(settings: Settings) -> Strategy:
+    """``TRANSCRIBE_STRATEGY``, checked here: its words are the pipeline's (``ml.strategies``, which loads no
+    model), which core's settings cannot import. Raises ``ValueError`` for a word the pipeline does not know."""
+    from ml.strategies import STRATEGIES, is_strategy
+
+    if not is_strategy(settings.transcribe_strategy):
+        raise ValueError(f"TRANSCRIBE_STRATEGY must be one of {', '.join(STRATEGIES)}")
+    return settings.transcribe_strategy
+
+
+def pipeline_options(settings: Settings, *, strength: str | None = None, **overrides: Any) -> PipelineOptions:
+    """The settings' processing defaults; ``strength`` (a word of ``core.choices.STRENGTHS``, turned into the
+    attenuation limit the pipeline takes) and ``overrides`` (a language, a CLI flag) win."""
     from ml.pipeline import PipelineOptions
 
     options = PipelineOptions(
-        strength=settings.denoiser_strength,
-        strategy=settings.transcribe_strategy,
+        limit_db=limit_db(strength or settings.denoiser_strength),
+        strategy=transcribe_strategy(settings),
         mix_ratio=settings.mix_ratio,
         beam_size=settings.whisper_beam_size,
         vad=settings.whisper_vad,

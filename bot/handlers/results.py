@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.voice import Note, Request, reply_to, submit
 from bot.media import Media
+from core.choices import STRONGEST
 from core.db.models import Job, User
 from core.db.repo import get_job
-from core.results import STRONGEST, ResultAction
+from core.results import ResultAction
 from core.settings import Settings
 from core.subtitles import timestamped, to_srt, to_vtt
 from core.texts import t

@@ -9,13 +9,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
 from core.db.models import User
 from core.db.repo import update_user
 from core.settings import Settings
 from core.texts import LANGUAGES, pick_language, t
-
-STRENGTHS = ("strong", "gentle", "off")  # the order the button steps through
-TRANSCRIBE_LANGUAGES = ("auto", "en", "ru", "uk", "de", "fr", "es", "it", "pt", "tr", "pl", "zh", "ja")
 
 
 class SettingsAction(CallbackData, prefix="set"):

@@ -133,11 +133,11 @@ def test_process_returns_a_full_band_note_full_band(tmp_path: Path) -> None:
     assert abs(band_energy_db(voice, FULL_BAND_RATE, 9_000, 16_000) - before) < 3.0  # not cut at 8 kHz
 
 
-def test_ml_denoise_strength_at_the_models_rate(shared: Path, tmp_path: Path) -> None:
+def test_ml_denoise_limit_at_the_models_rate(shared: Path, tmp_path: Path) -> None:
     name = "1688-142285-0000"
     (tmp_path / f"{name}.flac").write_bytes((shared / "data" / "speech" / "dev" / f"{name}.flac").read_bytes())
-    for strength in ("strong", "gentle"):
-        result = run([sys.executable, "-m", "ml", "denoise", "--model", "deepfilternet3", "--strength", strength,
+    for strength, limit in (("strong", []), ("gentle", ["--limit-db", "20"])):
+        result = run([sys.executable, "-m", "ml", "denoise", "--model", "deepfilternet3", *limit,
                       str(tmp_path / f"{name}.flac"), "--out-dir", str(tmp_path / strength)], tmp_path)  # fmt: skip
         assert result.returncode == 0, result.stderr
     original = decode_audio(tmp_path / f"{name}.flac")
