@@ -168,9 +168,7 @@ def test_bot_image_migrates_sqlite_and_postgres(bot_image: str, tmp_path: Path) 
 
         assert (
             asyncio.run(version())
-            == sorted(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("0*.py"))[
-                -1
-            ]
+            == sorted(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("0*.py"))[-1]
         )
     finally:
         asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
