@@ -11,7 +11,7 @@ overall level.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -90,7 +90,7 @@ class Pools:
     """Decoded audio to draw from: speech utterances and noise recordings grouped by category."""
 
     speech: Sequence[np.ndarray]
-    noise: dict[str, Sequence[np.ndarray]]
+    noise: Mapping[str, Sequence[np.ndarray]]
 
 
 @cache
@@ -184,7 +184,8 @@ def make_mixture(rng: np.random.Generator, pools: Pools, config: MixConfig, n: i
         noisy = augment.opus_round_trip(noisy * np.float32(gain), rng, config.opus_kbps) / np.float32(gain)
         notes.append("opus")
     description = "+".join([name, *notes])
-    return Mixture(*(np.float32(gain) * x for x in (noisy, clean, noise)), snr_db=snr, description=description)
+    scale = np.float32(gain)
+    return Mixture(scale * noisy, scale * clean, scale * noise, snr_db=snr, description=description)
 
 
 def _pair(mixture: Mixture) -> tuple[torch.Tensor, torch.Tensor]:
