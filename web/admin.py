@@ -19,6 +19,7 @@ from core.catalog import FAMILIES
 from core.db.repo import audit, get_active_models, job_stats, set_active_model
 from core.queue import LOADED_KEY, queue_depth
 from web.context import WebContext, context
+from web.language import VARY, language_of, remember_language
 from web.pages import admin_html, login_html
 from web.texts import ADMIN
 
@@ -61,7 +62,8 @@ async def _form_session(request: web.Request) -> tuple[str, dict[str, str]]:
     nonce = _session(request)
     form = {key: str(value) for key, value in (await request.post()).items()}
     if nonce is None or not secrets.compare_digest(form.get("csrf", ""), _csrf(request, nonce)):
-        raise web.HTTPForbidden(text=login_html(ADMIN["bad_form"]), content_type="text/html")
+        lang = language_of(request)
+        raise web.HTTPForbidden(text=login_html(lang, ADMIN["bad_form"][lang]), content_type="text/html")
     return nonce, form
 
 
@@ -69,9 +71,9 @@ async def page(request: web.Request) -> web.Response:
     """``GET /admin``: the dashboard, or the login form."""
     _key(context(request))
     nonce = _session(request)
-    if nonce is None:
-        return _html(login_html())
-    return _html(await _dashboard(request, nonce))
+    response = _html(login_html(language_of(request)) if nonce is None else await _dashboard(request, nonce))
+    remember_language(request, response)
+    return response
 
 
 async def login(request: web.Request) -> web.Response:
@@ -82,7 +84,8 @@ async def login(request: web.Request) -> web.Response:
     if not secrets.compare_digest(token.encode(), key):
         async with ctx.session() as session:
             await audit(session, WEB_ADMIN_ID, "web_login", "wrong token", allowed=False)
-        return _html(login_html(ADMIN["wrong_token"]), status=403)
+        lang = language_of(request)
+        return _html(login_html(lang, ADMIN["wrong_token"][lang]), status=403)
     issued, nonce = str(int(time.time())), secrets.token_urlsafe(16)
     response = web.HTTPSeeOther("/admin")
     response.set_cookie(
@@ -105,16 +108,17 @@ async def switch_model(request: web.Request) -> web.Response:
     version the catalog does not know is refused (and audited as refused), as in the chat."""
     ctx = context(request)
     nonce, form = await _form_session(request)
+    lang = language_of(request)
     family, version = form.get("family", ""), form.get("version", "").strip()
     if family not in FAMILIES:
-        raise web.HTTPBadRequest(text="unknown model family")
+        raise web.HTTPBadRequest(text=ADMIN["unknown_family"][lang])
     async with ctx.session() as session:
         if version not in ctx.catalog.names(family):
             await audit(session, WEB_ADMIN_ID, f"set_{family}", version, allowed=False)
-            message, status = ADMIN["unknown_version"].format(family=family, version=version), 400
+            message, status = ADMIN["unknown_version"][lang].format(family=family, version=version), 400
         else:
             await set_active_model(session, family, version, WEB_ADMIN_ID)
-            message, status = ADMIN["switched"].format(family=family, version=version), 200
+            message, status = ADMIN["switched"][lang].format(family=family, version=version), 200
     return _html(await _dashboard(request, nonce, message), status=status)
 
 
@@ -144,6 +148,7 @@ async def _dashboard(request: web.Request, nonce: str, message: str = "") -> str
         "queue_depth": str(await queue_depth(ctx.queue)),
     }
     return admin_html(
+        lang=language_of(request),
         csrf=_csrf(request, nonce),
         active=active,
         available={family: ctx.catalog.names(family) for family in FAMILIES},
@@ -154,7 +159,8 @@ async def _dashboard(request: web.Request, nonce: str, message: str = "") -> str
 
 
 def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"} | VARY
+    return web.Response(text=text, content_type="text/html", status=status, headers=headers)
 
 
 def add_routes(app: web.Application) -> None:

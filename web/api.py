@@ -15,23 +15,26 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
+from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
 from core.db.models import Job, JobStatus, utcnow
 from core.db.repo import create_web_job, get_web_job, queue_position, update_job, web_jobs_since
 from core.queue import enqueue_upload, queue_depth
 from core.subtitles import mark, paragraphs, to_srt, to_vtt
 from core.webfiles import PUBLIC_ID
 from web.context import context
-from web.sniff import CONTENT_TYPES
-from web.texts import ERRORS, FAILURES, LANGUAGES
+from web.language import VARY, language_of
+from web.sniff import FORMAT_NAMES, FORMATS
+from web.texts import ERRORS, FAILURES
 from web.uploads import UploadRefused, receive
 
-STRENGTHS = ("off", "gentle", "strong")
 WORKING = (JobStatus.downloading, JobStatus.denoising, JobStatus.transcribing, JobStatus.sending)
 
 
-def error(code: str, status: int, **values: object) -> web.Response:
-    """``{"error": code, "message": ...}`` with this HTTP status."""
-    return web.json_response({"error": code, "message": ERRORS[code].format(**values)}, status=status)
+def error(lang: str, code: str, status: int, message: str | None = None, **values: object) -> web.Response:
+    """``{"error": code, "message": ...}`` with this HTTP status; the message (``ERRORS``, by default the code's)
+    in ``lang``, filled with ``values``."""
+    text = ERRORS[message or code][lang].format(**values)
+    return web.json_response({"error": code, "message": text}, status=status, headers=VARY)
 
 
 def client_of(request: web.Request) -> str:
@@ -43,6 +46,7 @@ async def create(request: web.Request) -> web.Response:
     """``POST /api/jobs``: multipart ``file`` (+ ``strength``, ``language``) → 202 ``{"id", "status_url"}``."""
     ctx = context(request)
     settings = ctx.settings
+    lang = language_of(request)
     client = client_of(request)
     since = utcnow() - dt.timedelta(hours=1)
     try:
@@ -50,25 +54,26 @@ async def create(request: web.Request) -> web.Response:
             recent, first = await web_jobs_since(session, client, since)
         depth = await queue_depth(ctx.queue)
     except (OperationalError, RedisError, OSError):
-        return error("unavailable", 503)
+        return error(lang, "unavailable", 503)
     if recent >= settings.web_jobs_per_hour:
         wait = (first or since) + dt.timedelta(hours=1) - utcnow()
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
-        return _with_retry(error("rate_limited", 429, limit=settings.web_jobs_per_hour, minutes=minutes), minutes)
+        return _with_retry(error(lang, "rate_limited", 429, limit=settings.web_jobs_per_hour, minutes=minutes), minutes)
     if depth >= settings.max_queue_depth:
-        return _with_retry(error("busy", 503), 5)
+        return _with_retry(error(lang, "busy", 503), 5)
     public_id = secrets.token_urlsafe(24)
     folder = ctx.files.folder(public_id)
     try:
         upload = await receive(request, folder, int(settings.max_file_mb * 2**20))
     except UploadRefused as exc:
-        return error(exc.code, exc.status, **(exc.values | {"max_mb": settings.max_file_mb}))
+        limits = {"max_mb": settings.max_file_mb, "formats": FORMAT_NAMES}
+        return error(lang, exc.code, exc.status, exc.message, **(exc.values | limits))
     strength = upload.fields.get("strength") or settings.denoiser_strength
     language = upload.fields.get("language", "auto").lower()
-    if strength not in STRENGTHS or not (language == "auto" or language in LANGUAGES):
+    if strength not in STRENGTHS or language not in TRANSCRIBE_LANGUAGES:
         ctx.files.remove(public_id)
-        reason = f"strength is one of {', '.join(STRENGTHS)}; language is auto or one of {', '.join(LANGUAGES)}"
-        return error("bad_request", 400, reason=reason)
+        return error(lang, "bad_request", 400, "bad_fields", strengths=", ".join(STRENGTHS),
+                     languages=", ".join(TRANSCRIBE_LANGUAGES))  # fmt: skip
     try:
         async with ctx.session() as session:
             job = await create_web_job(
@@ -81,10 +86,10 @@ async def create(request: web.Request) -> web.Response:
                 await update_job(session, job.id, status=JobStatus.failed, error_code="queue_unavailable",
                                  error=str(exc))  # fmt: skip
                 ctx.files.remove(public_id)
-                return error("unavailable", 503)
+                return error(lang, "unavailable", 503)
     except OperationalError:
         ctx.files.remove(public_id)
-        return error("unavailable", 503)
+        return error(lang, "unavailable", 503)
     status_url = f"/api/jobs/{public_id}"
     return web.json_response({"id": public_id, "status_url": status_url}, status=202, headers={"Location": status_url})
 
@@ -99,18 +104,18 @@ async def _job(request: web.Request, *, done: bool = False) -> Job:
     ctx = context(request)
     public_id = request.match_info["id"]
     if not PUBLIC_ID.match(public_id):
-        raise _not_found()
+        raise _not_found(request)
     async with ctx.session() as session:
         job = await get_web_job(session, public_id)
     if job is None or _expired(job, ctx.settings.retention_days) or (done and job.status != JobStatus.done):
-        raise _not_found()
+        raise _not_found(request)
     return job
 
 
-def _not_found() -> web.HTTPNotFound:
-    return web.HTTPNotFound(
-        text=json.dumps({"error": "not_found", "message": ERRORS["not_found"]}), content_type="application/json"
-    )
+def _not_found(request: web.Request) -> web.HTTPNotFound:
+    message = ERRORS["not_found"][language_of(request)]
+    return web.HTTPNotFound(text=json.dumps({"error": "not_found", "message": message}, ensure_ascii=False),
+                            content_type="application/json", headers=VARY)  # fmt: skip
 
 
 def _expired(job: Job, retention_days: float) -> bool:
@@ -152,31 +157,32 @@ async def status(request: web.Request) -> web.Response:
         }
     elif job.status == JobStatus.failed:
         code = job.error_code if job.error_code in FAILURES else "internal"
-        body |= {"error": code, "reason": FAILURES[code]}
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+        body |= {"error": code, "reason": FAILURES[code][language_of(request)]}
+    return web.json_response(body, headers={"Cache-Control": "no-store"} | VARY)
 
 
 async def original(request: web.Request) -> web.StreamResponse:
     job = await _job(request)
     path = context(request).files.original(job.public_id or "", job.kind)
     if not path.is_file():
-        raise _not_found()
-    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES.get(job.kind, "application/octet-stream")})
+        raise _not_found(request)
+    known = FORMATS.get(job.kind)
+    return web.FileResponse(path, headers={"Content-Type": known.content_type if known else "application/octet-stream"})
 
 
 async def cleaned(request: web.Request) -> web.StreamResponse:
     job = await _job(request, done=True)
-    return _file(context(request).files.cleaned(job.public_id or ""), "audio/ogg", "cleaned.ogg")
+    return _file(request, context(request).files.cleaned(job.public_id or ""), "audio/ogg", "cleaned.ogg")
 
 
 async def spectrogram(request: web.Request) -> web.StreamResponse:
     job = await _job(request, done=True)
-    return _file(context(request).files.spectrogram(job.public_id or ""), "image/png", None)
+    return _file(request, context(request).files.spectrogram(job.public_id or ""), "image/png", None)
 
 
-def _file(path: Path, content_type: str, download_as: str | None) -> web.StreamResponse:
+def _file(request: web.Request, path: Path, content_type: str, download_as: str | None) -> web.StreamResponse:
     if not path.is_file():
-        raise _not_found()
+        raise _not_found(request)
     headers = {"Content-Type": content_type}
     if download_as:
         headers["Content-Disposition"] = f'inline; filename="{download_as}"'

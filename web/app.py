@@ -12,9 +12,11 @@ from core.catalog import ModelCatalog
 from core.db.engine import make_engine, make_sessionmaker
 from core.queue import redis_settings
 from core.settings import Settings
+from core.texts import LANGUAGES
 from core.webfiles import WebFiles
 from web import admin, api
 from web.context import CONTEXT, WebContext
+from web.language import VARY, language_of, remember_language
 from web.pages import STATIC, index_html
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,14 @@ def make_app(settings: Settings, catalog: ModelCatalog) -> web.Application:
     app[CONTEXT] = WebContext(settings=settings, catalog=catalog, files=WebFiles(settings.web_data_dir))
     app.on_startup.append(_connect)
     app.on_cleanup.append(_close)
-    page = index_html(settings)
+    pages = {lang: index_html(settings, lang) for lang in LANGUAGES}
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html")
+        lang = language_of(request)
+        response = web.Response(text=pages[lang], content_type="text/html",
+                                headers={"Content-Language": lang} | VARY)  # fmt: skip
+        remember_language(request, response)
+        return response
 
     app.router.add_get("/", index)
     app.router.add_static("/static", STATIC, show_index=False)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-# format → the content type it is served back with
-CONTENT_TYPES = {
-    "ogg": "audio/ogg",
-    "webm": "audio/webm",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "mp3": "audio/mpeg",
-    "aac": "audio/aac",
-    "m4a": "audio/mp4",
-    "amr": "audio/amr",
-    "aiff": "audio/aiff",
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Format:
+    content_type: str  # what an upload in it is served back with
+    name: str  # what the page and the API's messages call it
+    suffixes: tuple[str, ...]  # what the page's file picker offers
+
+
+# every format we take, in the order the page names them
+FORMATS: dict[str, Format] = {
+    "ogg": Format("audio/ogg", "OGG", (".ogg", ".oga", ".opus")),
+    "webm": Format("audio/webm", "WebM", (".webm",)),
+    "mp3": Format("audio/mpeg", "MP3", (".mp3",)),
+    "m4a": Format("audio/mp4", "M4A", (".m4a", ".mp4")),
+    "wav": Format("audio/wav", "WAV", (".wav",)),
+    "flac": Format("audio/flac", "FLAC", (".flac",)),
+    "aac": Format("audio/aac", "AAC", (".aac",)),
+    "amr": Format("audio/amr", "AMR", (".amr",)),
+    "aiff": Format("audio/aiff", "AIFF", (".aiff", ".aif")),
 }
+FORMAT_NAMES = ", ".join(f.name for f in FORMATS.values())
 HEAD_BYTES = 12  # enough to tell them apart
 
 

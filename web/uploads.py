@@ -18,11 +18,12 @@ MULTIPART_SLACK = 16 * 1024  # room for the boundaries and the text fields aroun
 
 
 class UploadRefused(Exception):
-    """The upload cannot be taken: ``code`` names the error (``web.texts.ERRORS``), ``status`` is the HTTP one."""
+    """The upload cannot be taken: ``code`` names the error, ``status`` is the HTTP one, ``message`` the text
+    (``web.texts.ERRORS``; by default the code's) and ``values`` fill it."""
 
-    def __init__(self, code: str, status: int, **values: object) -> None:
+    def __init__(self, code: str, status: int, message: str | None = None, **values: object) -> None:
         super().__init__(code)
-        self.code, self.status, self.values = code, status, values
+        self.code, self.status, self.message, self.values = code, status, message or code, values
 
 
 @dataclass
@@ -58,7 +59,7 @@ async def _read_parts(request: web.Request, folder: Path, max_bytes: int) -> Upl
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
-            raise UploadRefused("bad_request", 400, reason="nested multipart")
+            raise UploadRefused("bad_request", 400, "nested_multipart")
         if part.name == "file" and upload is None:
             upload = await _save_file(part, folder, max_bytes)
         elif part.name:
@@ -74,7 +75,7 @@ async def _small_field(part: BodyPartReader) -> str:
     while chunk := await part.read_chunk(MAX_FIELD + 1):
         data += chunk
         if len(data) > MAX_FIELD:
-            raise UploadRefused("bad_request", 400, reason=f"the field '{part.name}' is too long")
+            raise UploadRefused("bad_request", 400, "field_too_long", field=part.name)
     return data.decode("utf-8", errors="replace").strip()
 
 

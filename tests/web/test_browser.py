@@ -119,3 +119,38 @@ async def test_record_from_the_microphone_and_send_it(site: WebStack, chromium: 
         await browser.close()
     words = [w for w in transcript.split() if not w.startswith("[")]
     assert wer(" ".join(reference.split()[:6]), " ".join(words[:6])) < 0.5, transcript
+
+
+async def test_the_page_in_russian_and_its_switch(web_only: WebStack, browser: Browser, tmp_path: Path) -> None:
+    """A browser that asks for Russian gets the page in Russian, the API's refusals and the script's progress too;
+    the switch (EN | RU) changes the language and keeps the job on show. No worker here: the job stays queued."""
+    context = await browser.new_context(locale="ru-RU")  # Accept-Language: ru-RU
+    page = await context.new_page()
+    await page.goto(web_only.url + "/")
+    assert await page.get_attribute("html", "lang") == "ru"
+    assert await page.inner_text("h1") == "Очистить и расшифровать голосовое"
+    assert await page.inner_text("#languages") == "EN | RU"
+
+    text = tmp_path / "not-a-note.txt"
+    text.write_text("just some text, not a recording\n" * 10)
+    await page.set_input_files("#file", str(text))
+    await page.click("#submit")
+    await until(page, "document.querySelector('#status').textContent.startsWith('Не получилось: Это не аудио')")
+
+    note = tmp_path / "note.ogg"
+    note.write_bytes(encode_voice(noisy_speech(2.0)[0]))
+    await page.set_input_files("#file", str(note))
+    await page.click("#submit")
+    await until(page, "document.querySelector('#status').textContent === 'В очереди, позиция 1'")
+    job = await page.evaluate("location.hash")
+    assert len(job) > 30
+
+    await page.click("#languages a[hreflang=en]")
+    await page.wait_for_url(f"{web_only.url}/?lang=en{job}")
+    assert await page.get_attribute("html", "lang") == "en"
+    await until(page, "document.querySelector('#status').textContent === 'Queued, position 1'")
+    assert await page.inner_text("label[for=file] strong") == "Choose or drop an audio file"
+
+    await page.goto(web_only.url + "/")  # the switch is remembered over the browser's Russian
+    assert await page.get_attribute("html", "lang") == "en"
+    await context.close()

@@ -1,9 +1,13 @@
-// The page: upload or record, follow the job, show the results. Texts come from the server (web/texts.py).
+// The page: upload or record, follow the job, show the results. Texts come from the server (web/texts.py), in the
+// page's language, which the API is asked to answer in too.
 "use strict";
 
 const TEXT = JSON.parse(document.getElementById("texts").textContent);
+const LANG = document.documentElement.lang;
+const API_HEADERS = { "Accept-Language": LANG };
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
+const seconds = (value) => value.toLocaleString(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 let chosen = null; // a File or a recorded Blob
 let recorder = null;
 let recordedAt = 0;
@@ -18,6 +22,11 @@ function choose(blob, name) {
   chosen = blob;
   $("chosen").textContent = name;
 }
+
+// the language switch keeps the job being shown (its id is the address's fragment)
+document.querySelectorAll("#languages a").forEach((link) => link.addEventListener("click", () => {
+  link.hash = location.hash;
+}));
 
 $("file").addEventListener("change", () => {
   if ($("file").files.length) choose($("file").files[0], $("file").files[0].name);
@@ -44,9 +53,8 @@ $("record").addEventListener("click", async () => {
     recorder.addEventListener("stop", () => {
       stream.getTracks().forEach((track) => track.stop());
       const type = recorder.mimeType || "audio/webm";
-      const seconds = ((Date.now() - recordedAt) / 1000).toFixed(1);
       choose(new Blob(parts, { type }), `recording.${type.includes("ogg") ? "ogg" : "webm"}`);
-      say(TEXT.recorded, { seconds });
+      say(TEXT.recorded, { seconds: seconds((Date.now() - recordedAt) / 1000) });
     });
     recorder.start();
     recordedAt = Date.now();
@@ -75,7 +83,7 @@ $("upload").addEventListener("submit", async (event) => {
   $("result").hidden = true;
   say(TEXT.uploading);
   try {
-    const response = await fetch("/api/jobs", { method: "POST", body: form });
+    const response = await fetch("/api/jobs", { method: "POST", body: form, headers: API_HEADERS });
     const body = await response.json();
     if (response.status !== 202) {
       $("submit").disabled = false;
@@ -92,7 +100,7 @@ $("upload").addEventListener("submit", async (event) => {
 async function follow(url) {
   let job;
   try {
-    const response = await fetch(url, { cache: "no-store" });
+    const response = await fetch(url, { cache: "no-store", headers: API_HEADERS });
     job = await response.json();
     if (!response.ok) {
       $("submit").disabled = false;
@@ -103,11 +111,11 @@ async function follow(url) {
     return setTimeout(() => follow(url), POLL_MS * 3);
   }
   if (job.status === "queued") say(TEXT.queued, { position: job.position });
-  else if (job.status === "working") say(TEXT.working, { stage: TEXT.stages[job.stage] || job.stage || "" });
+  else if (job.status === "working") say(TEXT.working, { stage: TEXT[`stage_${job.stage}`] || job.stage || "" });
   if (job.status === "queued" || job.status === "working") return setTimeout(() => follow(url), POLL_MS);
   $("submit").disabled = false;
   if (job.status === "failed") return say(TEXT.failed, { reason: job.reason }, true);
-  say(TEXT.done, { duration: (job.duration_s || 0).toFixed(1) });
+  say(TEXT.done, { duration: seconds(job.duration_s || 0) });
   show(job);
 }
 
