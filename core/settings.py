@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +15,8 @@ from core.choices import STRENGTHS
 
 DEFAULT_API_URL = "https://api.telegram.org"
 LOCAL_SERVER_MAX_FILE_MB = 2000.0  # what a local Bot API server lets a bot download
+# what Telegram allows in setWebhook's secret_token (and so in the X-Telegram-Bot-Api-Secret-Token header)
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -24,6 +28,14 @@ class Settings(BaseSettings):
     telegram_api_url: str = DEFAULT_API_URL
     # a local `telegram-bot-api --local` server: files up to 2 GB, handed over as absolute paths on its disk
     telegram_api_local: bool = False
+    # webhook mode (unset: long polling): the public URL Telegram posts updates to, HTTPS on 443, 80, 88 or 8443 (a
+    # local Bot API server also takes http and any port); the bot listens on host:port at path (default: the URL's)
+    telegram_webhook_url: str | None = None
+    # sent back by Telegram with every update; unset: derived from the token (bot.webhook.webhook_secret)
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_host: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(8088, ge=0, le=65535)
+    telegram_webhook_path: str | None = None
     database_url: str = "sqlite+aiosqlite:///var/voicebot.db"
     redis_url: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -81,6 +93,40 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an https:// URL with a host (http:// only for a local Bot API server)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():  # an empty line in .env: unset
+            return None
+        if not WEBHOOK_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("telegram_webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_path_from_url(self) -> Settings:
+        if self.telegram_webhook_url is not None and self.telegram_webhook_path is None:
+            self.telegram_webhook_path = urlsplit(self.telegram_webhook_url).path or "/"
+        return self
 
     @model_validator(mode="after")
     def _local_server_files(self) -> Settings:

@@ -4,7 +4,10 @@ It serves ``/bot<token>/<method>`` (JSON, urlencoded or multipart, as aiogram se
 ``/file/bot<token>/<path>``; keeps files, hands out updates by long polling, and records every call. It knows
 private chats, groups and supergroups (negative ids), replies, forwards, callback queries and chat members; with
 ``local_dir`` it acts as a local ``telegram-bot-api --local`` server: files live on disk there, ``getFile`` gives
-their absolute paths, and the 20 MB download limit is 2000 MB.
+their absolute paths, and the 20 MB download limit is 2000 MB. After ``setWebhook`` it acts as Telegram does with a
+webhook: it POSTs each update, in order, to the URL with the secret in ``X-Telegram-Bot-Api-Secret-Token``, tries
+again later when the answer is not 2xx, records the HTTP status of every push (``pushes``), and answers
+``getUpdates`` with 409 Conflict until ``deleteWebhook``.
 """
 
 from __future__ import annotations
@@ -13,18 +16,22 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+import aiohttp
+from aiohttp import BodyPartReader, web
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Voice Bot", "username": "voice_test_bot"}
 # Message ids never repeat within a process, across servers too: a job's queue id is derived from its chat and
 # message, so a late handler of one test must not queue a note under an id that the next test's note will use.
 _MESSAGE_IDS = itertools.count(1000)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_RETRY_S = 0.5  # how long the fake waits before pushing an update again that was not answered 2xx
 CLOUD_LIMIT = 20 * 2**20  # what Telegram's own Bot API server lets a bot download
 LOCAL_LIMIT = 2000 * 2**20  # what a local server does
 
@@ -36,6 +43,25 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
     filenames: dict[str, str] = field(default_factory=dict)  # the name each file part was sent under
+
+
+@dataclass
+class Push:
+    """One POST of an update to the webhook, and the HTTP status it got (0: no answer)."""
+
+    update: dict[str, Any]
+    secret: str | None  # what the X-Telegram-Bot-Api-Secret-Token header held (None: no header)
+    status: int
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Webhook:
+    """What ``setWebhook`` set."""
+
+    url: str
+    secret: str | None
+    allowed_updates: list[str] | None
 
 
 @dataclass
@@ -66,6 +92,9 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._filenames: dict[str, str] = {}
         self.url = ""
+        self.webhook: Webhook | None = None  # set by setWebhook, cleared by deleteWebhook
+        self.pushes: list[Push] = []
+        self._delivery: asyncio.Task[None] | None = None
 
     async def start(self) -> str:
         app = web.Application(client_max_size=100 * 2**20)
@@ -80,6 +109,7 @@ class FakeTelegram:
         return self.url
 
     async def stop(self) -> None:
+        await self._stop_delivery()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -165,6 +195,16 @@ class FakeTelegram:
             }
         )
 
+    async def post_to_webhook(self, update: dict[str, Any], secret: str | None) -> int:
+        """POST ``update`` (given an ``update_id`` when it has none) to the webhook once, with ``secret`` in the
+        secret header (None: no header), as someone other than Telegram might; recorded in ``pushes``. Returns the
+        HTTP status."""
+        if self.webhook is None:
+            raise AssertionError("no webhook is set")
+        update = {**update, "update_id": update.get("update_id") or next(self._update_ids)}
+        async with aiohttp.ClientSession() as http:
+            return await self._push(http, self.webhook.url, update, secret)
+
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         """Make the next call of ``method`` fail with ``code`` (e.g. 429 with retry_after)."""
         self.failures.setdefault(method, []).append((code, description, parameters))
@@ -196,11 +236,13 @@ class FakeTelegram:
         elif request.content_type == "multipart/form-data":
             reader = await request.multipart()
             async for part in reader:
-                if part.filename:  # type: ignore[union-attr]
-                    files[part.name] = bytes(await part.read())  # type: ignore[union-attr]
-                    names[part.name] = part.filename  # type: ignore[union-attr,index]
+                if not isinstance(part, BodyPartReader) or part.name is None:
+                    continue  # aiogram sends flat forms: no nested multipart, every part named
+                if part.filename:
+                    files[part.name] = bytes(await part.read())
+                    names[part.name] = part.filename
                 else:
-                    params[part.name] = await part.text()  # type: ignore[union-attr]
+                    params[part.name] = await part.text()
         elif request.can_read_body:
             params.update(dict(await request.post()))
         for key, value in list(params.items()):
@@ -263,7 +305,12 @@ class FakeTelegram:
     async def _m_getMe(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         return BOT_USER
 
-    async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> list[dict[str, Any]]:
+    async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        if self.webhook is not None:
+            return web.json_response(
+                {"ok": False, "error_code": 409, "description": "Conflict: can't use getUpdates method while "
+                 "webhook is active; use deleteWebhook to delete the webhook first"}, status=409,
+            )  # fmt: skip
         offset = int(params.get("offset") or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates:
@@ -323,3 +370,77 @@ class FakeTelegram:
         elif status == "creator":
             member |= {"is_anonymous": False}
         return member
+
+    # ----- webhook -------------------------------------------------------------------------------
+
+    async def _m_setWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        url = str(params.get("url") or "")
+        if not url:  # an empty URL removes the webhook
+            return await self._m_deleteWebhook(params, files)
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: secret token contains unallowed "
+                 "characters"}, status=400,
+            )  # fmt: skip
+        await self._stop_delivery()
+        if _true(params.get("drop_pending_updates")):
+            self._updates.clear()
+        self.webhook = Webhook(url, None if secret is None else str(secret), params.get("allowed_updates"))
+        self._delivery = asyncio.create_task(self._deliver(self.webhook))
+        return True
+
+    async def _m_deleteWebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> bool:
+        await self._stop_delivery()
+        self.webhook = None
+        if _true(params.get("drop_pending_updates")):
+            self._updates.clear()
+        return True
+
+    async def _m_getWebhookInfo(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        info: dict[str, Any] = {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        if self.webhook is not None:
+            info |= {"url": self.webhook.url, "max_connections": 40}
+            if self.webhook.allowed_updates is not None:
+                info["allowed_updates"] = self.webhook.allowed_updates
+        return info
+
+    async def _stop_delivery(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            await asyncio.gather(self._delivery, return_exceptions=True)
+            self._delivery = None
+
+    async def _deliver(self, hook: Webhook) -> None:
+        """Telegram's side of a webhook: push the oldest pending update until it is answered 2xx, then the next;
+        wait when none is pending. (Telegram gives up on an update "after a reasonable amount of attempts"; the fake
+        keeps trying until the webhook is removed, so a test's update is never lost to a slow start.)"""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if not self._updates:
+                    self._new_update.clear()
+                    await self._new_update.wait()
+                    continue
+                update = self._updates[0]
+                if 200 <= await self._push(http, hook.url, update, hook.secret) < 300:
+                    self._updates.pop(0)
+                else:
+                    await asyncio.sleep(WEBHOOK_RETRY_S)
+
+    async def _push(self, http: aiohttp.ClientSession, url: str, update: dict[str, Any], secret: str | None) -> int:
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        try:
+            async with http.post(url, json=update, headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as answer:
+                await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            status = 0
+        async with self._changed:
+            self.pushes.append(Push(update, secret, status))
+            self._changed.notify_all()
+        return status
+
+
+def _true(value: Any) -> bool:
+    """A boolean parameter as aiogram sends it (JSON ``true``, or the string in a form)."""
+    return value is True or str(value).lower() == "true"

@@ -1,14 +1,17 @@
-"""The e2e tests' stack: the bot (over HTTP to a fake Bot API server), an in-process worker sharing the session's
-warm models, Redis and a database; and what a test does with it (send a note, wait for the answer, find the job)."""
+"""The e2e tests' stack: the bot (over HTTP to a fake Bot API server, by long polling, or from the fake's webhook
+pushes with ``make_settings(..., webhook=True)``), an in-process worker sharing the session's warm models, Redis and
+a database; and what a test does with it (send a note, wait for the answer, find the job)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.app import polling
+from bot.app import RunningBot, polling, webhook
 from core.db.models import Job
 from core.queue import LOADED_KEY
 from core.settings import Settings
@@ -77,8 +80,22 @@ class Stack:
         raise AssertionError("worker did not start")
 
 
-def make_settings(url: str, database_url: str, models: PipelineRunner, tmp_path: Path, **overrides: object) -> Settings:
-    """The stack's settings: the test token and admin, the fake server at ``url``, this worker's Redis database."""
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(
+    url: str, database_url: str, models: PipelineRunner, tmp_path: Path, *, webhook: bool = False, **overrides: object
+) -> Settings:
+    """The stack's settings: the test token and admin, the fake server at ``url``, this worker's Redis database;
+    with ``webhook``, webhook mode on a free local port (plain http, as a local Bot API server allows)."""
+    if webhook:
+        port = free_port()
+        overrides = {"telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
+                     "telegram_webhook_port": port} | overrides  # fmt: skip
     values: dict[str, object] = {
         "telegram_bot_token": TOKEN,
         "telegram_api_url": url,
@@ -94,8 +111,14 @@ def make_settings(url: str, database_url: str, models: PipelineRunner, tmp_path:
 async def run_stack(
     telegram: FakeTelegram, settings: Settings, models: PipelineRunner, *, with_worker: bool
 ) -> AsyncIterator[Stack]:
-    """The bot (and, if asked, an in-process worker sharing the session's loaded models) around a test."""
-    async with polling(settings, wiring.registry(settings), polling_timeout=1) as running:
+    """The bot (and, if asked, an in-process worker sharing the session's loaded models) around a test; the bot
+    takes updates from a webhook when the settings name one, else by long polling."""
+    bot: AbstractAsyncContextManager[RunningBot]
+    if settings.telegram_webhook_url is not None:
+        bot = webhook(settings, wiring.registry(settings))
+    else:
+        bot = polling(settings, wiring.registry(settings), polling_timeout=1)
+    async with bot as running:
         await running.arq.flushdb()
         worker = worker_task = None
         if with_worker:
@@ -109,7 +132,7 @@ async def run_stack(
         try:
             yield Stack(telegram, settings, running.engine, running.sessionmaker, running.arq, worker)
         finally:
-            await running.dispatcher.stop_polling()
+            await running.stop()
             if worker is not None and worker_task is not None:
                 await worker.close()
                 worker_task.cancel()

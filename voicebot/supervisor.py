@@ -1,5 +1,5 @@
 """`voicebot run`: everything on one machine — Redis (embedded unless REDIS_URL is set), migrations, bot (when a
-token is set), worker, web page."""
+token is set; long polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set), worker, web page."""
 
 from __future__ import annotations
 
@@ -70,7 +70,10 @@ def run_all(settings: Settings) -> int:
         env = {**os.environ, "REDIS_URL": redis_url}
         roles = ("worker", "web", "bot") if settings.telegram_bot_token is not None else ("worker", "web")
         children = [subprocess.Popen([sys.executable, "-m", "voicebot", role], env=env) for role in roles]
-        print(f"{', '.join(roles)} running (web page at http://{settings.web_host}:{settings.web_port}/); "
+        webhook = ""
+        if "bot" in roles and settings.telegram_webhook_url is not None:  # the bot reads these settings too
+            webhook = f"; the bot's webhook on {settings.telegram_webhook_host}:{settings.telegram_webhook_port}"
+        print(f"{', '.join(roles)} running (web page at http://{settings.web_host}:{settings.web_port}/{webhook}); "
               "press Ctrl-C to stop", file=sys.stderr)  # fmt: skip
         stop = threading.Event()
         # explicit handlers: a process started with SIGINT ignored (e.g. from a background job) keeps it
