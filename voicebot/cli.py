@@ -139,7 +139,7 @@ def _need_token(settings: Settings) -> int | None:
 
 
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the Telegram bot (long polling)."""
+    """Run the Telegram bot: long polling, or a webhook server when TELEGRAM_WEBHOOK_URL is set."""
     import asyncio
 
     from bot.app import run_bot
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("-q", "--quiet", action="store_true")
     process.set_defaults(func=cmd_process)
 
-    bot = sub.add_parser("bot", help="run the Telegram bot (long polling)")
+    bot = sub.add_parser("bot", help="run the Telegram bot (long polling; a webhook server with TELEGRAM_WEBHOOK_URL)")
     bot.set_defaults(func=cmd_bot)
     worker = sub.add_parser("worker", help="run the worker that processes queued notes")
     worker.add_argument("--check", action="store_true", help="health check: exit 0 if this host's worker is alive")
