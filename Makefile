@@ -34,10 +34,12 @@ test: setup
 screenshot: setup
 	VOICEBOT_SCREENSHOT=docs/web.png $(BIN)/python -m pytest -q tests/web/test_browser.py
 
+# ruff, the import contracts, and mypy over the app, the migrations' runner and ml (pyproject.toml [tool.mypy])
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

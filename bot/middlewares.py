@@ -11,7 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db.repo import upsert_user
+from core.db.users import upsert_user
 from core.texts import pick_language
 
 

@@ -23,4 +23,4 @@ def result_keyboard(job_id: int, strength: str, lang: str) -> InlineKeyboardMark
     builder.button(text=t("button_text_file", lang), callback_data=ResultAction(action="text", job_id=job_id))
     if strength != STRONGEST:
         builder.button(text=t("button_stronger", lang), callback_data=ResultAction(action="stronger", job_id=job_id))
-    return builder.adjust(2).as_markup()
+    return InlineKeyboardMarkup(inline_keyboard=builder.adjust(2).export())

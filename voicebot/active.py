@@ -7,8 +7,8 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.db.admin import get_active_models
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.repo import get_active_models
 from core.settings import Settings
 
 log = logging.getLogger(__name__)

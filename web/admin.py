@@ -16,7 +16,7 @@ import time
 from aiohttp import web
 
 from core.catalog import FAMILIES
-from core.db.repo import audit, get_active_models, job_stats, set_active_model
+from core.db.admin import audit, get_active_models, job_stats, set_active_model
 from core.queue import LOADED_KEY, queue_depth
 from web.context import WebContext, context
 from web.language import VARY, language_of, remember_language

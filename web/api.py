@@ -16,8 +16,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
+from core.db.jobs import queue_position, update_job
+from core.db.limits import web_jobs_since
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import create_web_job, get_web_job, queue_position, update_job, web_jobs_since
+from core.db.web_jobs import create_web_job, get_web_job
 from core.queue import enqueue_upload, queue_depth
 from core.subtitles import mark, paragraphs, to_srt, to_vtt
 from core.webfiles import PUBLIC_ID

@@ -26,8 +26,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.choices import limit_db
+from core.db.admin import get_active_models
+from core.db.claims import claim_job, heartbeat, release_job
+from core.db.jobs import get_job, update_job
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import claim_job, get_active_models, get_job, heartbeat, release_job, update_job
 from core.settings import Settings
 from ml.errors import AudioError
 from ml.pipeline import PipelineResult

@@ -10,8 +10,9 @@ import logging
 from arq.connections import ArqRedis
 from arq.jobs import Job as ArqJob
 
+from core.db.claims import stalled_jobs, take_over
+from core.db.jobs import purge_expired
 from core.db.models import Job, utcnow
-from core.db.repo import purge_expired, stalled_jobs, take_over
 from core.queue import enqueue_note, enqueue_upload
 from core.webfiles import WebFiles
 from worker.context import ArqContext, job_context

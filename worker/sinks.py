@@ -15,8 +15,9 @@ from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.utils.chat_action import ChatActionSender
 from arq import Retry
 
+from core.db.claims import earlier_in_progress
+from core.db.jobs import find_reusable
 from core.db.models import Job, JobStatus
-from core.db.repo import earlier_in_progress, find_reusable
 from core.results import result_keyboard
 from core.subtitles import timestamped
 from core.texts import duration_text

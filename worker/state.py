@@ -14,8 +14,8 @@ from aiogram import Bot
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.db.admin import get_active_models
 from core.db.engine import make_engine, make_sessionmaker
-from core.db.repo import get_active_models
 from core.queue import LOADED_KEY
 from core.settings import Settings
 from core.telegram import make_bot

@@ -14,8 +14,8 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.catalog import ModelCatalog
+from core.db.admin import audit, get_active_models, job_stats, set_active_model
 from core.db.models import User
-from core.db.repo import audit, get_active_models, job_stats, set_active_model
 from core.queue import LOADED_KEY, queue_depth
 from core.settings import Settings
 from core.texts import t

@@ -9,7 +9,7 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import User
-from core.db.repo import forget_user
+from core.db.users import forget_user
 from core.settings import Settings
 from core.texts import t
 

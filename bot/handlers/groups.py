@@ -12,8 +12,9 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.voice import group_request, is_group, note_of, private_request, submit
+from core.db.admin import audit
+from core.db.chats import get_chat, update_chat
 from core.db.models import User
-from core.db.repo import audit, get_chat, update_chat
 from core.settings import Settings
 from core.texts import t
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
 from core.db.models import User
-from core.db.repo import update_user
+from core.db.users import update_user
 from core.settings import Settings
 from core.texts import LANGUAGES, pick_language, t
 
@@ -53,7 +53,7 @@ def main_keyboard(user: User, lang: str, settings: Settings) -> InlineKeyboardMa
         callback_data=SettingsAction(field="reply", value=other_reply),
     )
     builder.button(text=t("button_ui", other_ui), callback_data=SettingsAction(field="ui", value=other_ui))
-    return builder.adjust(1).as_markup()  # fmt: skip
+    return InlineKeyboardMarkup(inline_keyboard=builder.adjust(1).export())
 
 
 def language_keyboard(lang: str) -> InlineKeyboardMarkup:
@@ -63,7 +63,7 @@ def language_keyboard(lang: str) -> InlineKeyboardMarkup:
         builder.button(text=text, callback_data=SettingsAction(field="language", value=code))
     builder.button(text=t("button_back", lang), callback_data=SettingsAction(field="back"))
     rows, rest = divmod(len(TRANSCRIBE_LANGUAGES), 4)
-    return builder.adjust(*[4] * rows, *([rest] if rest else []), 1).as_markup()
+    return InlineKeyboardMarkup(inline_keyboard=builder.adjust(*[4] * rows, *([rest] if rest else []), 1).export())
 
 
 async def show_settings(message: Message, user: User, lang: str, settings: Settings) -> None:

@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.settings import strength_of
 from bot.media import Media, media_of
+from core.db.chats import get_chat
+from core.db.jobs import create_job, queue_position, update_job
+from core.db.limits import chat_load, user_load
 from core.db.models import Chat, Job, JobStatus, User, utcnow
-from core.db.repo import chat_load, create_job, get_chat, queue_position, update_job, user_load
 from core.queue import enqueue_note, queue_depth
 from core.settings import Settings
 from core.texts import duration_text, t

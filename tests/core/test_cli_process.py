@@ -166,8 +166,8 @@ def test_ml_denoise_folder_to_wav(shared: Path, tmp_path: Path) -> None:
 def test_models_json_shows_an_admins_choice(tmp_path: Path) -> None:
     import asyncio
 
+    from core.db.admin import set_active_model
     from core.db.engine import make_engine, make_sessionmaker
-    from core.db.repo import set_active_model
     from migrations import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"

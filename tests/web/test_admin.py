@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
+from core.db.admin import get_active_models
 from core.db.models import AuditLog
-from core.db.repo import get_active_models
 from testkit.web_stack import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
+from core.db.jobs import get_job, purge_expired, update_job
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import create_web_job, get_job, purge_expired, update_job
+from core.db.web_jobs import create_web_job
 from ml.audio import decode_audio, encode_voice
 from ml.wer import wer
 from testkit.speech import noisy_speech

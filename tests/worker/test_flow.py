@@ -18,8 +18,8 @@ from arq.connections import create_pool
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.choices import limit_db
+from core.db.jobs import get_job
 from core.db.models import Job, JobStatus, utcnow
-from core.db.repo import get_job
 from core.queue import redis_settings
 from core.settings import Settings
 from migrations import upgrade
