@@ -234,9 +234,6 @@ async def _claim(state: WorkerState, job_id: int, source: str, route: RouteOpene
         if job.status.finished:
             raise JobSkipped(f"already {job.status.value}")
         stale_before = utcnow() - dt.timedelta(seconds=settings.job_stale_after_s)
-        # claim_job's UPDATE is evaluated against the jobs this session holds, and SQLite hands their times back
-        # without a zone: comparing one with ``stale_before`` would raise TypeError for a job another worker holds
-        session.expunge(job)
         if not await claim_job(session, job.id, state.name, stale_before=stale_before):
             raise JobSkipped("held by another worker")
         active = await get_active_models(session, settings.default_models)

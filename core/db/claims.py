@@ -22,6 +22,9 @@ async def claim_job(session: AsyncSession, job_id: int, worker: str, *, stale_be
             (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale_before) | (Job.worker == worker),
         )
         .values(worker=worker, heartbeat_at=utcnow(), attempts=Job.attempts + 1)
+        # not evaluated against the jobs the session holds: SQLite gives their times back without a zone, and
+        # comparing one with ``stale_before`` would raise TypeError for a job another worker holds
+        .execution_options(synchronize_session=False)
     )
     await session.commit()
     return bool(cast(CursorResult[Any], result).rowcount)
