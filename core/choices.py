@@ -1,5 +1,6 @@
 """What a user chooses for a note, each list defined here once for the bot, the web page, the worker and the command
-line: the noise-removal strength (and what each word means in dB) and the languages one may fix for transcription.
+line: the noise-removal strength (and what each word means in dB), the languages one may fix for transcription, and
+what the answer holds (the reply mode).
 
 The words are the app's; ``ml`` never sees them, only the attenuation limit in dB that ``limit_db`` gives."""
 
@@ -13,6 +14,13 @@ from __future__ import annotations
 STRENGTH_LIMIT_DB: dict[str, float | None] = {"strong": None, "gentle": 20.0, "off": 0.0}
 STRENGTHS: tuple[str, ...] = tuple(STRENGTH_LIMIT_DB)
 STRONGEST = STRENGTHS[0]
+
+# What the answer holds: the cleaned voice and the text, or the text alone. These words are stored (users',
+# chats' and jobs' reply_mode); a group's admins say them as /reply voice|text (REPLY_COMMAND).
+VOICE_AND_TEXT = "voice_text"
+TEXT_ONLY = "text"
+REPLY_MODES: tuple[str, ...] = (VOICE_AND_TEXT, TEXT_ONLY)
+REPLY_COMMAND: dict[str, str] = {"voice": VOICE_AND_TEXT, "text": TEXT_ONLY}
 
 # The languages one may fix for transcription, "auto" (Whisper detects it) first.
 TRANSCRIBE_LANGUAGES: tuple[str, ...] = ("auto", "en", "ru", "uk", "de", "fr", "es", "it", "pt", "tr", "pl", "zh", "ja")

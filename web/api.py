@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
-from core.db.jobs import queue_position, update_job
+from core.db.jobs import IN_PROGRESS, queue_position, update_job
 from core.db.limits import web_jobs_since
 from core.db.models import Job, JobStatus, utcnow
 from core.db.web_jobs import create_web_job, get_web_job
@@ -28,8 +28,6 @@ from web.language import VARY, language_of
 from web.sniff import FORMAT_NAMES, FORMATS
 from web.texts import ERRORS, FAILURES
 from web.uploads import UploadRefused, receive
-
-WORKING = (JobStatus.downloading, JobStatus.denoising, JobStatus.transcribing, JobStatus.sending)
 
 
 def error(lang: str, code: str, status: int, message: str | None = None, **values: object) -> web.Response:
@@ -130,7 +128,7 @@ def _expired(job: Job, retention_days: float) -> bool:
 
 def public_status(status: JobStatus) -> str:
     """What the API calls a job's status: queued, working, done or failed."""
-    if status in WORKING:
+    if status in IN_PROGRESS:
         return "working"
     return status.value
 

@@ -241,7 +241,7 @@ async def _claim(state: WorkerState, job_id: int, source: str, route: RouteOpene
             session,
             job.id,
             started_at=job.started_at or utcnow(),
-            denoiser_version=active["denoiser"] if job.strength != "off" else "none",
+            denoiser_version=active["denoiser"] if limit_db(job.strength) != 0 else "none",
             whisper_version=active["whisper"],
         )
         job = await get_job(session, job_id)

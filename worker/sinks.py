@@ -15,6 +15,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.utils.chat_action import ChatActionSender
 from arq import Retry
 
+from core.choices import TEXT_ONLY, VOICE_AND_TEXT
 from core.db.claims import earlier_in_progress
 from core.db.jobs import find_reusable
 from core.db.models import Job, JobStatus
@@ -61,7 +62,7 @@ class TelegramChat:
                 strength=job.strength,
                 exclude_id=job.id,
             )
-        if previous is None or not (previous.result_voice_file_id or job.reply_mode == "text"):
+        if previous is None or not (previous.result_voice_file_id or job.reply_mode == TEXT_ONLY):
             return None
         file_id = await self._send(Answer.stored(previous), previous.result_voice_file_id)
         await record_job(self.state, job.id, status=JobStatus.done, timings_ms={}, reused_job_id=previous.id,
@@ -115,7 +116,7 @@ class TelegramChat:
         job = self.job
         await record_job(self.state, job.id, status=JobStatus.sending, **answer.fields())
         return await self.replier.send_results(
-            voice if job.reply_mode == "voice_text" else None,
+            voice if job.reply_mode == VOICE_AND_TEXT else None,
             answer.duration_s,
             reply_text(job, answer),
             skip=job.sent_parts,

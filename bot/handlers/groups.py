@@ -12,6 +12,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.voice import group_request, is_group, note_of, private_request, submit
+from core.choices import REPLY_COMMAND
 from core.db.admin import audit
 from core.db.chats import get_chat, update_chat
 from core.db.models import User
@@ -20,7 +21,6 @@ from core.texts import t
 
 CHAT_ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.CREATOR)
 ON_OFF = {"on": True, "off": False}
-REPLY_MODES = {"text": "text", "voice": "voice_text"}
 
 
 async def transcribe(
@@ -93,12 +93,12 @@ async def language(message: Message, command: CommandObject, bot: Bot, session: 
 async def reply_mode(message: Message, command: CommandObject, bot: Bot, session: AsyncSession, lang: str) -> None:
     """/reply text|voice: what the bot sends back in this chat."""
     value = (command.args or "").strip().lower()
-    if value not in REPLY_MODES:
+    if value not in REPLY_COMMAND:
         await message.reply(t("chat_reply_usage", lang))
         return
     if await _allowed(message, bot, session, lang, "chat_reply"):
-        await update_chat(session, message.chat.id, _actor(message), reply_mode=REPLY_MODES[value])
-        await message.reply(t("chat_reply_set", lang, mode=t(f"reply_{REPLY_MODES[value]}", lang)))
+        await update_chat(session, message.chat.id, _actor(message), reply_mode=REPLY_COMMAND[value])
+        await message.reply(t("chat_reply_set", lang, mode=t(f"reply_{REPLY_COMMAND[value]}", lang)))
 
 
 def _actor(message: Message) -> int:

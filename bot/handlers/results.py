@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.voice import Note, Request, reply_to, submit
 from bot.media import Media
-from core.choices import STRONGEST
+from core.choices import STRONGEST, VOICE_AND_TEXT
 from core.db.jobs import get_job
 from core.db.models import Job, User
 from core.results import ResultAction
@@ -86,7 +86,7 @@ async def on_result_button(
         await bot.send_document(note.chat_id, _file(text, f"{stem}.txt"), reply_parameters=reply_to(note.message_id))
     elif callback_data.action == "stronger":
         await query.answer()
-        request = Request(STRONGEST, "voice_text", job.transcribe_language, variant=STRONGEST)
+        request = Request(STRONGEST, VOICE_AND_TEXT, job.transcribe_language, variant=STRONGEST)
         await submit(bot, note, session, user, lang, settings, arq, request)
     else:
         await query.answer()

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES
+from core.choices import REPLY_MODES, STRENGTHS, TRANSCRIBE_LANGUAGES
 from core.db.models import User
 from core.db.users import update_user
 from core.settings import Settings
@@ -39,7 +39,7 @@ def settings_text(user: User, lang: str, settings: Settings) -> str:
 
 def main_keyboard(user: User, lang: str, settings: Settings) -> InlineKeyboardMarkup:
     other_ui = next(code for code in LANGUAGES if code != lang)
-    other_reply = "text" if user.reply_mode == "voice_text" else "voice_text"
+    other_reply = next(mode for mode in REPLY_MODES if mode != user.reply_mode)
     strength = strength_of(user, settings)
     following = STRENGTHS[(STRENGTHS.index(strength) + 1) % len(STRENGTHS)]
     state = t(f"strength_{strength}", lang)
@@ -86,7 +86,7 @@ async def change_setting(
         user = await update_user(session, user.id, transcribe_language=None if value == "auto" else value)
     elif field == "strength" and value in STRENGTHS:
         user = await update_user(session, user.id, strength=value)
-    elif field == "reply" and value in ("voice_text", "text"):
+    elif field == "reply" and value in REPLY_MODES:
         user = await update_user(session, user.id, reply_mode=value)
     elif field == "ui" and value in LANGUAGES:
         user = await update_user(session, user.id, ui_language=value)

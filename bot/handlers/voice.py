@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.settings import strength_of
 from bot.media import Media, media_of
+from core.choices import TEXT_ONLY, VOICE_AND_TEXT
 from core.db.chats import get_chat
 from core.db.jobs import create_job, queue_position, update_job
 from core.db.limits import chat_load, user_load
@@ -63,7 +64,7 @@ class Request:
     """What to do with one note: how to clean it, what to send back, and in which language to transcribe."""
 
     strength: str
-    reply_mode: str  # voice_text or text
+    reply_mode: str  # one of core.choices.REPLY_MODES
     transcribe_language: str | None
     variant: str = ""  # "" for the note itself; "clean" or "strong" for a second request on the same note
 
@@ -80,7 +81,7 @@ def private_request(user: User, settings: Settings) -> Request:
 def group_request(user: User, chat: Chat | None, settings: Settings, *, voice: bool = False) -> Request:
     """A note in a group: the chat's reply mode and language (text by default), the asker's noise removal;
     ``voice`` (asked with /clean) sends the cleaned voice as well."""
-    mode = "voice_text" if voice else (chat.reply_mode if chat else "text")
+    mode = VOICE_AND_TEXT if voice else (chat.reply_mode if chat else TEXT_ONLY)
     language = (chat.transcribe_language if chat else None) or user.transcribe_language
     return Request(strength_of(user, settings), mode, language, variant="clean" if voice else "")
 

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.choices import TEXT_ONLY, VOICE_AND_TEXT
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -60,7 +62,7 @@ class User(Base):
     ui_language: Mapped[str | None] = mapped_column(String(8))  # None: follow Telegram's language_code
     transcribe_language: Mapped[str | None] = mapped_column(String(8))  # None: detect
     strength: Mapped[str | None] = mapped_column(String(8))  # noise removal off/gentle/strong; None: the default
-    reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")  # or "text"
+    reply_mode: Mapped[str] = mapped_column(String(16), default=VOICE_AND_TEXT)  # core.choices.REPLY_MODES
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 
@@ -97,7 +99,7 @@ class Job(Base):
     transcribe_language: Mapped[str | None] = mapped_column(String(8))  # fixed by the user or chat; None = detect
     header: Mapped[str | None] = mapped_column(Text)  # put above the transcript (a forwarded note's origin)
     strength: Mapped[str] = mapped_column(String(8), default="strong", server_default="strong")  # off/gentle/strong
-    reply_mode: Mapped[str] = mapped_column(String(16), default="voice_text")
+    reply_mode: Mapped[str] = mapped_column(String(16), default=VOICE_AND_TEXT)
     denoiser_version: Mapped[str | None] = mapped_column(String(256))
     whisper_version: Mapped[str | None] = mapped_column(String(256))
     timings_ms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -126,7 +128,7 @@ class Chat(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     auto: Mapped[bool] = mapped_column(default=False, server_default=false())  # transcribe every note unasked
     transcribe_language: Mapped[str | None] = mapped_column(String(8))
-    reply_mode: Mapped[str] = mapped_column(String(16), default="text", server_default="text")  # or voice_text
+    reply_mode: Mapped[str] = mapped_column(String(16), default=TEXT_ONLY, server_default=TEXT_ONLY)
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 
