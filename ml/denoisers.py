@@ -11,14 +11,15 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
 from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, resample
 from ml.spool import Signal, blocks
+
+if TYPE_CHECKING:  # torch is the ``torch`` extra's: imported only by ``TorchDenoiser``'s methods
+    from ml.models.base import Enhancer
 
 Progress = Callable[[float], None]
 # A denoiser that cannot stream runs on a long note in pieces this long, each with this much of the note either
@@ -214,7 +215,7 @@ class RNNoiseDenoiser:
 
 
 class TorchDenoiser:
-    """A waveform network run over overlapping chunks with a linear cross-fade.
+    """A waveform network run over overlapping chunks with a linear cross-fade (torch: the ``torch`` extra).
 
     Every network in ``ml.models`` exposes ``enhance_normalized(x)`` for input already at unit std.
 
@@ -224,7 +225,7 @@ class TorchDenoiser:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Enhancer,
         *,
         version: str,
         chunk_s: float = 10.0,
@@ -241,10 +242,12 @@ class TorchDenoiser:
         self.floor = floor
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(x).view(1, 1, -1)
-        return self.model.enhance_normalized(tensor).reshape(-1).numpy()
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            tensor = torch.from_numpy(x).view(1, 1, -1)
+            return self.model.enhance_normalized(tensor).reshape(-1).numpy()
+
     def __call__(
         self, audio: np.ndarray, progress: Progress | None = None, *, limit_db: float | None = None
     ) -> np.ndarray:

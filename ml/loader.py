@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 
-from ml.checkpoint import load_model
 from ml.denoisers import DeepFilterNet3Denoiser, Denoiser, PassThrough, RNNoiseDenoiser, TorchDenoiser
 from ml.errors import ModelError
 from ml.registry import Registry
@@ -57,13 +56,17 @@ class ModelCache:
 
     def _load_denoiser(self, name: str) -> Denoiser:
         version = self.registry.get("denoiser", name)
-        if version.name == "none":
+        if version.engine == "none":
             return PassThrough()
-        if version.name == "rnnoise":
+        if version.engine == "rnnoise":
             return RNNoiseDenoiser()
-        if version.name == "deepfilternet3" or version.arch == "deepfilternet3" or name.endswith(".tar.gz"):
+        if version.engine == "onnxruntime":
             archive = self.registry.resolve(version)  # fails clearly when the package is missing
             return DeepFilterNet3Denoiser(name, archive=archive, threads=self.threads)
+        if reason := self.registry.unavailable(version):
+            raise ModelError(f"denoiser {name} {reason}")
+        from ml.checkpoint import load_model  # torch: only a torch network's version imports it
+
         path = self.registry.resolve(version)
         log.info("loading denoiser %s from %s", name, path)
         model, _ = load_model(path, arch=version.arch, config=version.config)  # type: ignore[arg-type]

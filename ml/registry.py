@@ -28,6 +28,14 @@ DEMUCS_URL = "https://dl.fbaipublicfiles.com/adiyoss/denoiser/"
 HUB_FILES = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")  # patterns
 
 SourceKind = Literal["builtin", "package", "split_package", "path", "url", "hub"]
+# What runs a version: faster-whisper's CTranslate2 for Whisper; for denoisers nothing (``none``), pyrnnoise's
+# library, onnxruntime (DeepFilterNet3 and its fine-tuned archives) or torch (the networks of ``ml.models``).
+Engine = Literal["ctranslate2", "none", "rnnoise", "onnxruntime", "torch"]
+TORCH_ARCHITECTURES = frozenset({"demucs", "waveunet", "gatewave"})
+NEEDS_TORCH = (
+    "needs torch, which is not installed here (install the torch extra: pip install 'voicebot[ml,torch]'; "
+    "or build the worker image with TORCH=1)"
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,29 @@ class ModelVersion:
     source: Source
     description: str = ""
     licence: str = ""
-    arch: str | None = None  # denoisers run by torch
+    arch: str | None = None  # a denoiser's architecture (``ml.models``; deepfilternet3 runs on onnxruntime)
     config: dict[str, Any] = field(default_factory=dict)
     needs_internet: bool = False
     card: dict[str, str] = field(default_factory=dict)  # model card: paper, weights, sample rate...
+
+    @property
+    def engine(self) -> Engine:
+        """What runs this version: every denoiser that is not nothing, RNNoise or DeepFilterNet3 (by name, by
+        architecture or as an ``.tar.gz`` archive) is a torch network (``.pt``/``.th`` checkpoints)."""
+        if self.family == "whisper":
+            return "ctranslate2"
+        if self.source.kind == "builtin":
+            return "none"
+        if self.name == "rnnoise":
+            return "rnnoise"
+        if "deepfilternet3" in (self.name, self.arch) or self.source.ref.endswith(".tar.gz"):
+            return "onnxruntime"
+        return "torch"
+
+    @property
+    def needs_torch(self) -> bool:
+        """Whether this version runs on torch (the ``torch`` extra; the worker image built with TORCH=1)."""
+        return self.engine == "torch"
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for listings."""
@@ -62,8 +89,23 @@ class ModelVersion:
             "description": self.description,
             "licence": self.licence,
             "needs_internet": self.needs_internet,
+            "engine": self.engine,
+            "needs_torch": self.needs_torch,
             **({"card": self.card} if self.card else {}),
         }
+
+
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported here; found without importing it (torch takes a second and 300 MB)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ImportError:  # an import hook that refuses it (the tests' stand-in for an image without torch)
+        return False
+
+
+def torch_installed() -> bool:
+    """Whether torch is installed here (the ``torch`` extra)."""
+    return installed("torch")
 
 
 def _demucs(name: str, file: str, hidden: int, data: str) -> ModelVersion:
@@ -197,6 +239,20 @@ class Registry:
                 )
         return found
 
+    def unavailable(self, version: ModelVersion) -> str | None:
+        """Why this installation cannot run ``version`` (``None``: it can): a torch network without torch, or
+        weights whose package is not installed (the worker image keeps only the default Whisper)."""
+        if version.needs_torch and not torch_installed():
+            return NEEDS_TORCH
+        source = version.source
+        if source.kind == "split_package" and (self.cache_dir / version.family / version.name / "model.bin").exists():
+            return None  # joined before: the packages are no longer needed
+        packages = [ref.partition("/")[0] for ref in (source.ref, *source.parts)] if "package" in source.kind else []
+        missing = sorted({p.replace("_", "-") for p in packages if not installed(p)})
+        if missing:
+            return f"needs the weights package{'s' * (len(missing) > 1)} {', '.join(missing)}, not installed here"
+        return None
+
     def names(self, family: str) -> list[str]:
         """Registered version names of ``family`` ("denoiser" or "whisper")."""
         return [name for fam, name in self._versions if fam == family]
@@ -235,10 +291,17 @@ class Registry:
         raise ModelError(f"unknown source kind {source.kind!r}")
 
     def _join_parts(self, version: ModelVersion) -> Path:
+        """The parts joined once into the cache's ``model.bin``, beside the package's other files. A copy joined
+        before serves without the packages (the worker image removes them once it has joined them)."""
         target = self.cache_dir / version.family / version.name
-        parts = [_package_dir(part) for part in version.source.parts]
-        expected = sum(part.stat().st_size for part in parts)
         model = target / "model.bin"
+        try:
+            parts = [_package_dir(part) for part in version.source.parts]
+        except ModelError:
+            if model.exists():  # renamed into place last, after the other files: a whole copy
+                return target
+            raise
+        expected = sum(part.stat().st_size for part in parts)
         if model.exists() and model.stat().st_size == expected:
             return target
         log.info("assembling %s from %d parts into %s", version.name, len(parts), target)

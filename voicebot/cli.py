@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.catalog import FAMILIES
 from core.choices import STRENGTHS
@@ -85,27 +86,33 @@ def cmd_process(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    """List model versions and the active ones."""
+    """List model versions and the active ones, each marked with why this installation cannot run it, if so."""
     from voicebot.active import active_versions
 
     registry = wiring.registry(settings)
     active = active_versions(settings)
-    listing = {
+    listing: dict[str, dict[str, Any]] = {
         family: {
             "active": active[family],
-            "available": [v.describe() for v in registry.versions(family)],
+            "available": [v.describe() | {"unavailable": registry.unavailable(v)} for v in registry.versions(family)],
         }
         for family in FAMILIES
     }
     if args.json:
         print(json.dumps(listing, ensure_ascii=False, indent=2))
         return 0
+    unrunnable: dict[str, list[str]] = {}  # reason → the versions it keeps from running here
     for family, data in listing.items():
         print(f"{family} (active: {data['active']})")
         for item in data["available"]:
             mark = "*" if item["name"] == data["active"] else " "
             net = "  [needs internet]" if item["needs_internet"] else ""
-            print(f"  {mark} {item['name']:<18} {item['description']}{net}")
+            if item["unavailable"]:
+                unrunnable.setdefault(item["unavailable"], []).append(item["name"])
+            here = "  [unavailable here]" if item["unavailable"] else ""
+            print(f"  {mark} {item['name']:<18} {item['description']}{net}{here}")
+    for reason, names in unrunnable.items():
+        print(f"unavailable here: {', '.join(names)}: {reason}")
     return 0
 
 

@@ -189,6 +189,21 @@ def test_split_package_is_joined_once(tmp_path: Path) -> None:
     assert model.stat().st_mtime_ns == first
 
 
+def test_a_joined_copy_serves_without_its_packages(tmp_path: Path) -> None:
+    """The worker image joins Whisper base at build time, then removes the two packages of parts."""
+    source = Source("split_package", "gone_whisper_2/data", parts=("gone_whisper_1/m.part1", "gone_whisper_2/m.part2"))
+    version = ModelVersion("gone", "whisper", source)
+    registry = Registry(cache_dir=tmp_path, extra=(version,))
+    with pytest.raises(ModelError, match="'gone_whisper_1' is not installed"):
+        registry.resolve(version)
+    missing = "needs the weights packages gone-whisper-1, gone-whisper-2, not installed here"
+    assert registry.unavailable(version) == missing
+    joined = tmp_path / "whisper" / "gone"
+    joined.mkdir(parents=True)
+    (joined / "model.bin").write_bytes(b"weights")
+    assert registry.resolve(version) == joined and registry.unavailable(version) is None
+
+
 def test_unknown_version_lists_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         Registry(cache_dir=tmp_path).get("whisper", "gigantic")
@@ -203,3 +218,37 @@ def test_exported_checkpoints_register_themselves(tmp_path: Path) -> None:
     assert "demucs-mine" in registry.names("denoiser")
     denoiser = ModelCache(registry).denoiser("demucs-mine")
     assert denoiser.version == "demucs-mine"
+
+
+def test_each_version_knows_what_runs_it(tmp_path: Path) -> None:
+    """The default path needs no torch: only the torch networks (by architecture or as a checkpoint) do."""
+    registry = Registry(cache_dir=tmp_path)
+    engines = {v.name: v.engine for v in (*registry.versions("denoiser"), *registry.versions("whisper"))}
+    assert engines["none"] == "none" and engines["rnnoise"] == "rnnoise"
+    assert engines["deepfilternet3"] == engines["deepfilternet3-vn1"] == "onnxruntime"
+    assert engines["gatewave-v1"] == engines["demucs-dns48"] == "torch"
+    assert engines["base"] == engines["large-v3"] == "ctranslate2"
+    needing = {v.name for v in registry.versions("denoiser") if v.needs_torch}
+    assert needing == {"gatewave-v1", "demucs-dns48", "demucs-dns64", "demucs-master64"}
+    archive = tmp_path / "mine.tar.gz"
+    archive.touch()
+    checkpoint = tmp_path / "mine.pt"
+    checkpoint.touch()
+    assert registry.get("denoiser", str(archive)).engine == "onnxruntime"
+    assert registry.get("denoiser", str(checkpoint)).needs_torch
+    assert registry.get("denoiser", "gatewave-v1").describe()["needs_torch"] is True
+
+
+def test_without_torch_a_torch_version_is_unavailable_and_fails_to_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml import registry as registry_module
+    from ml.registry import NEEDS_TORCH
+
+    registry = Registry(cache_dir=tmp_path)
+    gatewave, default = registry.get("denoiser", "gatewave-v1"), registry.get("denoiser", "deepfilternet3-vn1")
+    assert registry.unavailable(gatewave) is None  # torch is installed here
+    monkeypatch.setattr(registry_module, "torch_installed", lambda: False)
+    assert registry.unavailable(gatewave) == NEEDS_TORCH and registry.unavailable(default) is None
+    with pytest.raises(ModelError, match=r"gatewave-v1 needs torch.*voicebot\[ml,torch\].*TORCH=1"):
+        ModelCache(registry, threads=1).denoiser("gatewave-v1")
