@@ -158,13 +158,15 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the arq worker, or with --check exit 0/1 from its health key."""
-    from worker.main import run_worker, worker_healthy
-
+    """Run the arq worker, or with --check exit 0/1 from its health key (importing nothing of the pipeline)."""
     if args.check:
+        from worker.health import worker_healthy
+
         healthy = worker_healthy(settings)
         print("healthy" if healthy else "unhealthy")
         return 0 if healthy else 1
+    from worker.main import run_worker
+
     if settings.telegram_bot_token is None:
         print("voicebot: no TELEGRAM_BOT_TOKEN: this worker processes web uploads only", file=sys.stderr)
     run_worker(wiring.worker_setup(settings))

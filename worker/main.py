@@ -3,18 +3,17 @@ context through ``worker/context.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from typing import Any
 
 from arq import cron, func
-from arq.worker import Worker, async_check_health
+from arq.worker import Worker
 
-from core.queue import HEALTH_CHECK_KEY, JOB_FUNCTION, QUEUE_NAME, WEB_JOB_FUNCTION, redis_settings
+from core.queue import JOB_FUNCTION, QUEUE_NAME, WEB_JOB_FUNCTION, redis_settings
 from core.settings import Settings
 from worker.context import initial_context, shutdown, startup
 from worker.flow import processing_timeout_s
+from worker.health import health_key
 from worker.jobs import process_note, process_upload
 from worker.maintenance import RESCUE_SECONDS, purge_expired_results, rescue_stalled
 from worker.state import MAX_TRIES, WorkerSetup
@@ -58,13 +57,3 @@ def make_worker(setup: WorkerSetup, **overrides: Any) -> Worker:
 def run_worker(setup: WorkerSetup) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
     make_worker(setup).run()
-
-
-def health_key() -> str:
-    """One health key per host (container), so each container's health check sees its own worker."""
-    return f"{HEALTH_CHECK_KEY}:{socket.gethostname()}"
-
-
-def worker_healthy(settings: Settings) -> bool:
-    """arq's health check: this host's worker wrote its health key within the interval."""
-    return asyncio.run(async_check_health(redis_settings(settings.redis_url), health_key(), QUEUE_NAME)) == 0

@@ -228,7 +228,7 @@ async def test_telegram_429_is_retried_after_its_delay(stack: Stack) -> None:
 
 
 async def test_worker_health_check(stack: Stack) -> None:
-    from worker.main import worker_healthy
+    from worker.health import worker_healthy
 
     assert await asyncio.to_thread(worker_healthy, stack.settings)
 
