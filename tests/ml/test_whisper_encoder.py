@@ -3,11 +3,11 @@
 Tolerances. The PyTorch encoder holds the very float32 weights CTranslate2 computes with (float16 widened, int8
 divided by its scales, exactly as CTranslate2 does at ``compute_type="float32"``), so the two differ only by float32
 rounding in different kernels (GEMM and convolution summation order, softmax, erf). Measured on Whisper base: the
-largest difference is 0.10–0.14 % of the output's standard deviation (outputs reach ±24), relative L2 error
-3.4e-6, every frame's cosine similarity ≥ 0.9999997. The bounds below leave 3.5–6× room for other CPUs and BLAS
-builds, and still fail a real mistake by orders of magnitude: GELU's tanh approximation instead of erf gives 0.30
-of the std and a relative L2 error of 2.7e-3; running int8 instead of float32 gives relative L2 errors of
-0.03–0.09.
+largest difference is 0.10–0.14 % of the output's standard deviation (outputs reach ±24), relative L2 error 3.4e-6
+(30 s) and 1.0e-5 (3-s crop), every frame's cosine similarity ≥ 0.9999997. The bounds below leave 3.5–5× room for
+other CPUs and BLAS builds, and still fail a real mistake 50 times over: GELU's tanh approximation instead
+of erf gives 0.30 of the std and a relative L2 error of 2.7e-3; running int8 instead of float32 gives relative L2
+errors of 0.03–0.09.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ml.whisper_encoder import CHUNK_FRAMES, SAMPLE_RATE, LogMel, WhisperEncoder
 from testkit.speech import dev_speech
 
 MAX_DIFF_OVER_STD = 5e-3
-MAX_RELATIVE_L2 = 2e-5
+MAX_RELATIVE_L2 = 5e-5
 MIN_COSINE = 0.99999
 # log-mel units (the features span about −1.5 to 1.5): both sides compute float32 FFTs (numpy's pocketfft, torch's),
 # whose rounding the log turns into at most 2.7e-5 here, largest in the quietest bins (floored at max − 8)
