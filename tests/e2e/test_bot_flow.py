@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -19,14 +18,11 @@ from testkit.stack import USER, Stack, finished, job_for, send_note
 
 async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) -> None:
     noisy, reference, _ = noisy_speech(15.0, snr_db=5.0)
-    pushed_at = time.monotonic()
     update = send_note(stack, USER, noisy)
     fake = stack.telegram
 
     ack = await fake.wait_for(lambda: fake.sent("sendMessage", USER), timeout=10)
-    ack_latency = ack[0].at - pushed_at
     assert ack[0].params["text"].startswith("⏳ Queued, position 1")
-    assert ack_latency < 1.0, ack_latency
     assert ack[0].params["reply_parameters"]["message_id"] == update["message"]["message_id"]
 
     voices = await fake.wait_for(lambda: fake.sent("sendVoice", USER), timeout=120)
@@ -39,6 +35,8 @@ async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) 
         lambda: [c.params["text"] for c in fake.sent("editMessageText", USER) if "Done" in c.params["text"]]
     )
     texts = [c.params["text"] for c in fake.sent("editMessageText", USER)]
+    # acknowledged before any work on the note (how fast, under load, is bench.load's to measure: BENCHMARKS.md)
+    assert ack[0].at < min(c.at for c in fake.sent("editMessageText", USER))
     for stage in ("Downloading", "Removing noise", "Transcribing"):
         assert any(stage in text for text in texts), texts
     assert edits
