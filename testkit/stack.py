@@ -28,10 +28,10 @@ from core.queue import LOADED_KEY
 from core.settings import Settings
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram
+from testkit.inprocess_worker import inprocess_worker
 from testkit.paths import ROOT
 from testkit.settings import ADMIN_ID, TOKEN, redis_url
 from voicebot import wiring
-from worker.main import make_worker
 from worker.runner import PipelineRunner
 
 REDIS_URL = redis_url((7, 10, 11, 12, 13, 14, 15))  # the e2e stacks' Redis database, apart from the web tests'
@@ -118,25 +118,16 @@ async def run_stack(
         bot = webhook(settings, wiring.registry(settings))
     else:
         bot = polling(settings, wiring.registry(settings), polling_timeout=1)
-    async with bot as running:
+    async with bot as running, contextlib.AsyncExitStack() as workers:
         await running.arq.flushdb()
-        worker = worker_task = None
+        worker = None
         if with_worker:
-            setup = wiring.worker_setup(settings, pipeline=models)
-            worker = make_worker(setup, handle_signals=False, poll_delay=0.05)
-            worker_task = asyncio.create_task(worker.async_run())
-            for _ in range(600):  # the worker is ready once it has published the models it loaded
-                if await running.arq.keys(LOADED_KEY + "*") or worker_task.done():
-                    break
-                await asyncio.sleep(0.05)
+            worker = await workers.enter_async_context(inprocess_worker(settings, models, running.arq))
         try:
             yield Stack(telegram, settings, running.engine, running.sessionmaker, running.arq, worker)
         finally:
             await running.stop()
-            if worker is not None and worker_task is not None:
-                await worker.close()
-                worker_task.cancel()
-                await asyncio.gather(worker_task, return_exceptions=True)
+            await workers.aclose()
             with contextlib.suppress(RedisError, OSError):  # a test may have stopped Redis
                 await running.arq.flushdb()
 

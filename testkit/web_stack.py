@@ -18,13 +18,13 @@ from arq.worker import Worker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db.engine import make_engine, make_sessionmaker
-from core.queue import LOADED_KEY, redis_settings
+from core.queue import redis_settings
 from core.settings import Settings
 from core.webfiles import WebFiles
+from testkit.inprocess_worker import inprocess_worker
 from testkit.settings import redis_url
 from voicebot import wiring
 from web.app import make_app
-from worker.main import make_worker
 from worker.runner import PipelineRunner
 
 ADMIN_TOKEN = "web-admin-token-for-tests"
@@ -86,24 +86,16 @@ async def run_web_stack(settings: Settings, pipeline: PipelineRunner | None) -> 
     arq = await create_pool(redis_settings(settings.redis_url))
     await arq.flushdb()
     engine = make_engine(settings.database_url)
-    worker = worker_task = None
-    if pipeline is not None:
-        worker = make_worker(wiring.worker_setup(settings, pipeline=pipeline), handle_signals=False, poll_delay=0.05)
-        worker_task = asyncio.create_task(worker.async_run())
-        for _ in range(600):  # ready once it has published the models it loaded
-            if await arq.keys(LOADED_KEY + "*") or worker_task.done():
-                break
-            await asyncio.sleep(0.05)
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1 too
     try:
-        yield WebStack(f"http://{settings.web_host}:{settings.web_port}", http, settings, engine,
-                       make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir), worker)  # fmt: skip
+        async with contextlib.AsyncExitStack() as workers:
+            worker = None
+            if pipeline is not None:
+                worker = await workers.enter_async_context(inprocess_worker(settings, pipeline, arq))
+            yield WebStack(f"http://{settings.web_host}:{settings.web_port}", http, settings, engine,
+                           make_sessionmaker(engine), arq, WebFiles(settings.web_data_dir), worker)  # fmt: skip
     finally:
         await http.close()
-        if worker is not None and worker_task is not None:
-            await worker.close()
-            worker_task.cancel()
-            await asyncio.gather(worker_task, return_exceptions=True)
         await runner.cleanup()
         with contextlib.suppress(Exception):
             await arq.flushdb()

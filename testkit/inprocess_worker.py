@@ -1,0 +1,51 @@
+"""An arq worker in the test's own event loop, sharing the session's warm models: started until it has published the
+models it loaded, stopped so that a job still running at the end of a test cannot leak a ``CancelledError`` into
+pytest's teardown (it would break the runner's state for every later test in that process)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from arq.connections import ArqRedis
+from arq.worker import Worker
+
+from core.queue import LOADED_KEY
+from core.settings import Settings
+from voicebot import wiring
+from worker.main import make_worker
+from worker.runner import PipelineRunner
+
+SETTLE_S = 3.0  # how long a job still running at the end of a test is given to finish before it is cancelled
+
+
+@asynccontextmanager
+async def inprocess_worker(settings: Settings, pipeline: PipelineRunner, arq: ArqRedis) -> AsyncIterator[Worker]:
+    """A worker for ``settings`` polling every 50 ms; ready once it has published its loaded models in ``arq``."""
+    worker = make_worker(wiring.worker_setup(settings, pipeline=pipeline), handle_signals=False, poll_delay=0.05)
+    task = asyncio.create_task(worker.async_run())
+    for _ in range(600):
+        if await arq.keys(LOADED_KEY + "*") or task.done():
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield worker
+    finally:
+        await _stop(worker, task)
+
+
+async def _stop(worker: Worker, task: asyncio.Task[None]) -> None:
+    """Let running jobs finish (up to ``SETTLE_S``), then close the worker; its jobs' cancellation stays inside."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_S
+    while any(not job.done() for job in worker.tasks.values()) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    try:
+        await worker.close()  # gathers the jobs it has just cancelled: their CancelledError comes out here
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the test itself is being cancelled: let it go
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
