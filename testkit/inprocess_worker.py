@@ -32,10 +32,10 @@ async def inprocess_worker(settings: Settings, pipeline: PipelineRunner, arq: Ar
     try:
         yield worker
     finally:
-        await _stop(worker, task)
+        await stop_worker(worker, task)
 
 
-async def _stop(worker: Worker, task: asyncio.Task[None]) -> None:
+async def stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
     """Let running jobs finish (up to ``SETTLE_S``), then close the worker; its jobs' cancellation stays inside."""
     deadline = asyncio.get_running_loop().time() + SETTLE_S
     while any(not job.done() for job in worker.tasks.values()) and asyncio.get_running_loop().time() < deadline:
@@ -46,6 +46,7 @@ async def _stop(worker: Worker, task: asyncio.Task[None]) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise  # the test itself is being cancelled: let it go
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)  # the rest, cancelled too, finish
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
