@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests run in two processes (pytest-xdist), a module's tests in one; TEST_WORKERS=0 runs them in this process
 TEST_WORKERS ?= 2
 
-.PHONY: setup run test lint format bench clean screenshot pack-data gpu-wheels
+.PHONY: setup run test test-containers lint format bench clean screenshot pack-data gpu-wheels
 
 BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722 \
 	asterisk-moh-opsound-g722
@@ -28,7 +28,13 @@ run: setup
 	$(BIN)/voicebot run
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not container" $(PYTEST_ARGS)
+
+# the images and the compose stack with Docker Engine and Compose v2 (docker/engine.sh installs and starts them when
+# missing; root), one test at a time: they build images and run whole stacks
+test-containers: setup
+	bash docker/engine.sh
+	$(BIN)/python -m pytest -m container $(PYTEST_ARGS)
 
 # the README's picture of the web page, taken by the browser test (headless Debian Chromium)
 screenshot: setup

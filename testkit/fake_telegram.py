@@ -18,7 +18,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class StoredFile:
 class FakeTelegram:
     """The fake server. ``await start()``, push updates, then inspect ``calls``."""
 
-    def __init__(self, token: str, *, local_dir: Path | None = None) -> None:
+    def __init__(self, token: str, *, local_dir: Path | None = None, message_ids: Iterator[int] | None = None) -> None:
         self.token = token
         self.local_dir = local_dir
         self.chat_members: dict[tuple[int, int], str] = {}  # (chat, user) → status; "member" when not set
@@ -85,7 +85,7 @@ class FakeTelegram:
         self.failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
-        self._message_ids = _MESSAGE_IDS
+        self._message_ids = _MESSAGE_IDS if message_ids is None else message_ids
         self._file_ids = itertools.count(1)
         self._new_update = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -96,16 +96,21 @@ class FakeTelegram:
         self.pushes: list[Push] = []
         self._delivery: asyncio.Task[None] | None = None
 
-    async def start(self) -> str:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, routes: Callable[[web.Application], None] | None = None
+    ) -> str:
+        """Serve on ``host``:``port`` (0: a free port), with ``routes`` added to the app if given; returns the URL."""
         app = web.Application(client_max_size=100 * 2**20)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        if routes is not None:
+            routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         return self.url
 
     async def stop(self) -> None:

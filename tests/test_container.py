@@ -1,13 +1,12 @@
-"""The images, built with podman: the worker (docker/worker.Dockerfile, no torch by default) processes a note
-inside it, says which versions it cannot run, then serves a job from the real bot over the fake Bot API server,
-Redis and PostgreSQL; the bot (docker/bot.Dockerfile) has no torch and migrates SQLite and PostgreSQL."""
+"""The images, built with Docker (``docker/engine.sh`` installs and starts it when missing): the worker
+(docker/worker.Dockerfile, no torch by default) processes a note inside it, says which versions it cannot run, then
+serves a job from the real bot over the fake Bot API server, Redis and PostgreSQL; the bot (docker/bot.Dockerfile)
+has no torch and migrates SQLite and PostgreSQL. The containers share the host's network (127.0.0.1 only)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -15,44 +14,37 @@ from pathlib import Path
 import pytest
 
 from ml.audio import encode_voice
-from ml.paths import default_shared
 from ml.wer import wer
+from testkit.compose import DOCKER, docker, engine
 from testkit.settings import DEFAULT_DENOISER
 from testkit.speech import noisy_speech
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[1]
-TAG = "localhost/voicebot-worker:test"
-CONF = "/tmp/podman-build.containers.conf"
-
-
-def podman_build() -> Path:
-    return default_shared() / "tools" / "podman-build"
-
-
-def podman(*args: str) -> subprocess.CompletedProcess[str]:
-    runtime = shutil.which("runc") or "runc"
-    return subprocess.run(
-        ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", *args],
-        capture_output=True, text=True, env={**os.environ, "CONTAINERS_CONF": CONF},
-    )  # fmt: skip
+TAG = "voicebot-worker"  # the names docker/compose.yaml gives the images
+BOT_TAG = "voicebot-bot"
+# the stand-in base image carries this machine's CA bundle, through which the package registries are reached
+BUILD_ARGS = ("--network", "host", "--build-arg", "PIP_CERT=/etc/ssl/certs/ca-certificates.crt")
 
 
 def build(dockerfile: str, tag: str) -> str:
-    """Build ``dockerfile`` with podman as ``tag``; fail with the build's output if it does not build."""
-    result = subprocess.run(
-        [str(podman_build()), dockerfile, ".", tag, "--format", "docker"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
+    """Build ``dockerfile`` as ``tag``; fail with the build's output if it does not build."""
+    engine()
+    result = docker("build", *BUILD_ARGS, "-f", dockerfile, "-t", tag, str(ROOT), timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return tag
+
+
+def run_in(image: str, *args: str, command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """``docker run --rm --network host args image command``."""
+    return docker("run", "--rm", "--network", "host", *args, image, *command)
 
 
 @pytest.fixture(scope="module")
 def image() -> str:
     build("docker/worker.Dockerfile", TAG)
-    size = podman("image", "inspect", TAG, "--format", "{{.Size}}")
-    print(f"worker image size: {int(size.stdout.strip()) / 1e9:.2f} GB")
+    size = docker("image", "inspect", TAG, "--format", "{{.Size}}")
+    print(f"worker image size: {int(size.stdout.strip()) / 1e6:.0f} MB")
     return TAG
 
 
@@ -60,11 +52,8 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
     noisy, reference, _ = noisy_speech(10.0, snr_db=10.0)
     (tmp_path / "note.ogg").write_bytes(encode_voice(noisy))
     tmp_path.chmod(0o777)
-    run = subprocess.run(
-        [str(podman_build()), "--run", image, "-v", f"{tmp_path}:/notes", "--",
-         "process", "/notes/note.ogg", "--out-dir", "/notes/out", "-q"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    command = ("process", "/notes/note.ogg", "--out-dir", "/notes/out", "-q")
+    run = run_in(image, "-v", f"{tmp_path}:/notes", command=command)
     assert run.returncode == 0, run.stderr[-3000:]
     data = json.loads((tmp_path / "out" / "note.json").read_text())
     assert wer(reference, data["text"]) < 0.4
@@ -74,11 +63,9 @@ def test_process_a_note_inside_the_image(image: str, tmp_path: Path) -> None:
 def test_the_default_image_is_lean_and_says_what_it_cannot_run(image: str) -> None:
     """No torch (the build argument TORCH=1 adds it), at most 900 MB; `voicebot models` names the versions that
     need torch or a package the image leaves out."""
-    size = int(podman("image", "inspect", image, "--format", "{{.Size}}").stdout)
+    size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
     assert size <= 900e6, f"{size / 1e6:.0f} MB"
-    listed = subprocess.run(
-        [str(podman_build()), "--run", image, "--", "models", "--json"], capture_output=True, text=True, timeout=600
-    )
+    listed = run_in(image, command=("models", "--json"))
     assert listed.returncode == 0, listed.stderr[-3000:]
     families = json.loads(listed.stdout).values()
     reasons = {item["name"]: item["unavailable"] for family in families for item in family["available"]}
@@ -111,9 +98,9 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
             await running.arq.flushdb()
             container = f"voicebot-worker-{uuid.uuid4().hex[:8]}"
             worker = await asyncio.create_subprocess_exec(
-                str(podman_build()), "--run", image, "--name", container,
+                DOCKER, "run", "--rm", "--network", "host", "--name", container,
                 "-e", f"TELEGRAM_BOT_TOKEN={TOKEN}", "-e", f"TELEGRAM_API_URL={url}",
-                "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", "--", "worker",
+                "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", image, "worker",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             try:
@@ -121,10 +108,10 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
                 telegram.push_voice(77, encode_voice(noisy), 8)
                 sent = await telegram.wait_for(lambda: telegram.sent("sendVoice", 77), timeout=300)
                 assert wer(reference, sent[0].params["caption"]) < 0.4
-                healthy = await asyncio.to_thread(podman, "exec", container, "voicebot", "worker", "--check")
+                healthy = await asyncio.to_thread(docker, "exec", container, "voicebot", "worker", "--check")
                 assert healthy.returncode == 0, healthy.stdout + healthy.stderr
             finally:
-                await asyncio.to_thread(podman, "rm", "-f", container)
+                await asyncio.to_thread(docker, "rm", "-f", container)
                 output = (await asyncio.wait_for(worker.communicate(), timeout=60))[0].decode()
                 await running.arq.flushdb()
     finally:
@@ -132,18 +119,9 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     assert TOKEN not in output
 
 
-BOT_TAG = "localhost/voicebot-bot:test"
-
-
 @pytest.fixture(scope="module")
 def bot_image() -> str:
     return build("docker/bot.Dockerfile", BOT_TAG)
-
-
-def run_in(image: str, *args: str, command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(podman_build()), "--run", image, *args, "--", *command], capture_output=True, text=True, timeout=600
-    )
 
 
 def test_bot_image_has_no_torch(bot_image: str) -> None:

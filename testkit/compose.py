@@ -1,0 +1,148 @@
+"""The project's compose stack as users run it (``docker/compose.yaml``), for the compose test: Docker Engine and
+Compose v2 (``docker/engine.sh`` installs and starts them), the override ``testkit/compose.test.yaml`` for what this
+machine lacks, a project of its own; and the fake Bot API server inside it, driven over its control API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from testkit.paths import ROOT
+
+DOCKER = "/usr/bin/docker"  # the Engine's own client (docker/engine.sh)
+COMPOSE_FILES = ("docker/compose.yaml", "testkit/compose.test.yaml")
+
+
+def engine() -> None:
+    """Install and start Docker Engine and Compose v2 when missing, and make the images Docker Hub would give."""
+    result = subprocess.run(["bash", str(ROOT / "docker" / "engine.sh")], capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise AssertionError(f"docker/engine.sh failed: {result.stdout[-2000:]}{result.stderr[-3000:]}")
+
+
+def docker(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``docker args...`` with the Engine's client (builds with BuildKit, sharing compose's build cache); the
+    result, whatever its exit status."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@dataclass
+class Compose:
+    """One compose project of the stack: ``docker compose -f docker/compose.yaml -f testkit/compose.test.yaml -p``."""
+
+    project: str
+    env_file: Path  # the stack's .env (VOICEBOT_ENV_FILE): token, Bot API URL, admins
+    web_port: int
+    telegram_port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, env_file: Path, web_port: int, telegram_port: int) -> Compose:
+        project = f"voicebot-test-{uuid.uuid4().hex[:8]}"
+        compose = cls(project, env_file, web_port, telegram_port)
+        compose.env = {
+            **os.environ,
+            "VOICEBOT_ENV_FILE": str(env_file),
+            "WEB_PORT": str(web_port),
+            "FAKE_TELEGRAM_PORT": str(telegram_port),
+        }
+        return compose
+
+    def __call__(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``docker compose -f ... -p PROJECT args...``; fails with its output when ``check`` and it fails."""
+        files = [part for name in COMPOSE_FILES for part in ("-f", name)]
+        result = subprocess.run(
+            [DOCKER, "compose", *files, "-p", self.project, *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)}: {result.stdout[-3000:]}{result.stderr[-3000:]}")
+        return result
+
+    def containers(self) -> list[dict[str, Any]]:
+        """``docker compose ps --all`` as records: Service, Name, ID, State, Health, ExitCode."""
+        out = self("ps", "--all", "--format", "json").stdout.strip()
+        if out.startswith("["):
+            return list(json.loads(out))
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def sql(self, query: str) -> list[list[str]]:
+        """Rows of ``query`` run by psql inside the postgres service (values as text, ``|`` between them)."""
+        out = self("exec", "-T", "postgres", "psql", "-U", "voicebot", "-d", "voicebot", "-tAc", query).stdout
+        return [line.split("|") for line in out.splitlines() if line]
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def telegram(self) -> RemoteTelegram:
+        return RemoteTelegram(f"http://127.0.0.1:{self.telegram_port}")
+
+
+class RemoteTelegram:
+    """The fake Bot API server of a compose stack, over its control API (``testkit.fake_telegram_service``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with aiohttp.ClientSession() as http, http.request(method, self.url + path, **kwargs) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def push_voice(self, user_id: int, data: bytes, duration: int) -> dict[str, Any]:
+        """A user sends ``data`` as a voice note; returns the update."""
+        params = {"user_id": str(user_id), "duration": str(duration)}
+        result: dict[str, Any] = await self._request("POST", "/_fake/voice", params=params, data=data)
+        return result
+
+    async def push_command(self, user_id: int, command: str) -> dict[str, Any]:
+        """A user sends ``/command``; returns the update."""
+        result: dict[str, Any] = await self._request(
+            "POST", "/_fake/command", json={"user_id": user_id, "command": command}
+        )
+        return result
+
+    async def push_callback(self, user_id: int, message_id: int, data: str) -> None:
+        """A user presses the button carrying ``data`` under message ``message_id``."""
+        await self._request(
+            "POST", "/_fake/callback", json={"user_id": user_id, "message_id": message_id, "data": data}
+        )
+
+    async def calls(self, method: str | None = None, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """The Bot API calls the bot and the workers made (``method`` to ``chat_id`` when given)."""
+        calls: list[dict[str, Any]] = await self._request("GET", "/_fake/calls")
+        return [
+            c
+            for c in calls
+            if (method is None or c["method"] == method)
+            and (chat_id is None or int(c["params"].get("chat_id", 0)) == chat_id)
+        ]
+
+    async def wait_for(self, condition: Callable[[list[dict[str, Any]]], Any], timeout: float = 120.0) -> Any:
+        """Poll the calls until ``condition(calls)`` is truthy; returns its value."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            calls = await self.calls()
+            value = condition(calls)
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                last = [f"{c['method']}:{str(c['params'].get('text', ''))[:60]}" for c in calls[-15:]]
+                raise AssertionError(f"condition not met within {timeout} s; last calls: {last}")
+            await asyncio.sleep(0.5)
+
+
+def of(calls: list[dict[str, Any]], method: str, chat_id: int) -> list[dict[str, Any]]:
+    """The calls of ``method`` to ``chat_id``."""
+    return [c for c in calls if c["method"] == method and int(c["params"].get("chat_id", 0)) == chat_id]
