@@ -37,7 +37,7 @@ def model_spec(settings: Settings) -> ModelSpec:
 
     paths = model_paths(settings)
     return ModelSpec(paths.model_cache_dir, paths.weights_dirs, settings.whisper_threads,
-                     settings.whisper_compute_type)  # fmt: skip
+                     settings.whisper_compute_type, nice=settings.pipeline_nice)  # fmt: skip
 
 
 def model_cache(settings: Settings) -> ModelCache:

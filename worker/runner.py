@@ -46,6 +46,7 @@ class ModelSpec:
     weights_dirs: tuple[Path, ...]
     threads: int
     compute_type: str
+    nice: int = 0  # added to the child's niceness: the pipeline yields the CPU to interactive work
 
     def cache(self) -> ModelCache:
         """The model cache this spec describes (nothing is loaded until asked)."""
@@ -77,6 +78,8 @@ def _die_with_parent(parent: int) -> None:
 def _serve(conn: Connection, spec: ModelSpec, parent: int) -> None:
     """The child's loop: load models, process notes, report stages; until told to stop or the parent goes."""
     _die_with_parent(parent)
+    if spec.nice:
+        os.nice(spec.nice)
     from ml.pipeline import Pipeline
 
     cache = spec.cache()

@@ -66,3 +66,12 @@ async def test_a_crashed_process_fails_the_note_and_is_replaced(runner: Pipeline
     short, reference, _ = noisy_speech(4.0, snr_db=10.0)
     result = await runner.process(encode_voice(short), PipelineOptions(language="en"), **MODELS, timeout_s=120)
     assert runner.pid != doomed and wer(reference, result.transcript.text) < 0.5
+
+
+async def test_the_pipeline_runs_below_the_workers_priority(runner: PipelineRunner) -> None:
+    """PIPELINE_NICE (default 10) is added to the pipeline process's niceness, not to the worker's own."""
+    assert runner.spec.nice == load_settings().pipeline_nice == 10
+    await runner.load(**MODELS)
+    assert runner.pid is not None
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, runner.pid) == min(mine + 10, 19)
