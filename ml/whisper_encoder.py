@@ -249,8 +249,9 @@ class LogMel(nn.Module):
         from faster_whisper.feature_extractor import FeatureExtractor  # its filters: the product's definition
 
         filters = FeatureExtractor.get_mel_filters(SAMPLE_RATE, N_FFT, n_mels=n_mels).astype(np.float32)
-        self.register_buffer("filters", torch.from_numpy(filters))
-        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True))
+        # constants, not state: a checkpoint of a module using them carries neither
+        self.register_buffer("filters", torch.from_numpy(filters), persistent=False)
+        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         batched = wave if wave.dim() == 2 else wave[None]

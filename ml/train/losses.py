@@ -1,10 +1,15 @@
-"""Training losses: L1 on the waveform plus a multi-resolution STFT loss (Yamamoto et al., 2020)."""
+"""Training losses: L1 on the waveform plus a multi-resolution STFT loss (Yamamoto et al., 2020), DeepFilterNet's
+compressed spectral loss, and a loss judging the audio as Whisper's encoder hears it."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ml.whisper_encoder import LogMel, WhisperEncoder
 
 # (fft size, hop, window) per resolution, as in facebookresearch/denoiser
 RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))
@@ -63,10 +68,40 @@ class CompressedSpectrumLoss(nn.Module):
         return magnitude, complex_part
 
 
+class WhisperFeatureLoss(nn.Module):
+    """How differently Whisper hears the estimate and the clean target: the mean squared error between the
+    encoder's residual stream after each block in ``layers``, each frame's vector normalised first (LayerNorm
+    without gain: from the fourth block of base on a few channels reach ±500 and would make a raw error rise and
+    fall with the noise), averaged over the layers; it grows with the noise at every block. The encoder is frozen
+    and kept out of this module's parameters and state (a checkpoint of the denoiser does not carry Whisper);
+    gradients flow through it to the estimate. 16-kHz ``(batch, time)``."""
+
+    def __init__(self, encoder: WhisperEncoder, layers: Sequence[int] = (1, 3, 5)) -> None:
+        super().__init__()
+        self.mel = LogMel()
+        self.layers = tuple(layers)
+        self._encoder = [encoder.requires_grad_(False).eval()]  # in a list: not a submodule
+
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        encoder = self._encoder[0]
+        if encoder.positions.device != estimate.device:
+            self._encoder[0] = encoder = encoder.to(estimate.device)
+        with torch.no_grad():
+            reference = encoder.hidden_states(self.mel(target), self.layers)
+        heard = encoder.hidden_states(self.mel(estimate), self.layers)
+        errors = [F.mse_loss(_normalised(h), _normalised(r)) for h, r in zip(heard, reference, strict=True)]
+        return torch.stack(errors).mean()
+
+
+def _normalised(states: torch.Tensor) -> torch.Tensor:
+    """Each frame's vector at zero mean and unit variance."""
+    return F.layer_norm(states, states.shape[-1:])
+
+
 class EnhancementLoss(nn.Module):
     """``l1 * |est - ref| + sc * spectral convergence + mag * log-magnitude`` (+ DeepFilterNet's compressed
-    spectral loss, ``compressed`` on magnitudes and ``compressed_complex`` on complex spectra); returns the total
-    and its parts."""
+    spectral loss, ``compressed`` on magnitudes and ``compressed_complex`` on complex spectra) (+ ``whisper_weight``
+    × a ``WhisperFeatureLoss`` when one is given); returns the total and its parts."""
 
     def __init__(
         self,
@@ -77,6 +112,8 @@ class EnhancementLoss(nn.Module):
         resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS,
         compressed: float = 0.0,
         compressed_complex: float = 0.0,
+        whisper: WhisperFeatureLoss | None = None,
+        whisper_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.weights = {
@@ -85,9 +122,11 @@ class EnhancementLoss(nn.Module):
             "stft_mag": stft_mag,
             "compressed": compressed,
             "compressed_complex": compressed_complex,
+            "whisper": whisper_weight,
         }
         self.stft = MultiResolutionSTFTLoss(resolutions) if stft_sc or stft_mag else None
         self.compressed = CompressedSpectrumLoss() if compressed or compressed_complex else None
+        self.whisper = whisper if whisper_weight else None
 
     def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``estimate`` and ``target`` shaped (batch, time) or (batch, 1, time)."""
@@ -97,5 +136,7 @@ class EnhancementLoss(nn.Module):
             parts["stft_sc"], parts["stft_mag"] = self.stft(estimate, target)
         if self.compressed is not None:
             parts["compressed"], parts["compressed_complex"] = self.compressed(estimate, target)
+        if self.whisper is not None:
+            parts["whisper"] = self.whisper(estimate, target)
         total = sum(self.weights[name] * value for name, value in parts.items())
         return total, parts  # type: ignore[return-value]

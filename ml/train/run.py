@@ -25,11 +25,13 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from ml.data.mixer import MixConfig
-from ml.paths import default_shared
+from ml.paths import PathSettings, default_shared
 from ml.train.optim import OptimConfig
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from ml.train.losses import WhisperFeatureLoss
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,11 @@ class TrainConfig(BaseModel):
     stft_resolutions: tuple[tuple[PositiveInt, PositiveInt, PositiveInt], ...] | None = None
     compressed_weight: NonNegativeFloat = 0.0  # DeepFilterNet's loss: compressed magnitudes (ml.train.losses)
     compressed_complex_weight: NonNegativeFloat = 0.0  # ... and complex spectra with compressed magnitudes
+    # Whisper's ears: the encoder's hidden states of the estimate pulled towards the clean target's
+    # (ml.train.losses.WhisperFeatureLoss; the encoder read from the product's model.bin of this version)
+    whisper_feature_weight: NonNegativeFloat = 0.0
+    whisper_feature_layers: tuple[int, ...] = (1, 3, 5)  # blocks, 0-based (base has 6)
+    whisper_feature_version: str = "base"
     # optimiser
     optim: OptimConfig = OptimConfig()
     grad_clip: NonNegativeFloat = 0.0
@@ -215,6 +222,16 @@ def _start_clearml(cfg: TrainConfig) -> None:
     log.info("ClearML task %s (%s)", task.id, "offline" if Task.is_offline() else "online")
 
 
+def _whisper_loss(cfg: TrainConfig) -> WhisperFeatureLoss:
+    """The Whisper-feature loss of this config, its encoder from the product's files (ml.paths, ml.registry)."""
+    from ml.train.losses import WhisperFeatureLoss
+    from ml.whisper_encoder import WhisperEncoder
+
+    encoder = WhisperEncoder.from_registry(PathSettings().registry(), cfg.whisper_feature_version)
+    log.info("Whisper-feature loss: %s encoder, blocks %s", cfg.whisper_feature_version, cfg.whisper_feature_layers)
+    return WhisperFeatureLoss(encoder, cfg.whisper_feature_layers)
+
+
 def _init_weights(model: nn.Module, arch: str, path: str) -> dict[str, Any]:
     """Copy the weights of an exported model or a training checkpoint into ``model`` (same architecture);
     return what that source recorded of its own training, with its path as ``from``."""
@@ -283,6 +300,8 @@ def train(cfg: TrainConfig, *, max_minutes: float | None = None) -> Path:
             resolutions=cfg.loss_resolutions,
             compressed=cfg.compressed_weight,
             compressed_complex=cfg.compressed_complex_weight,
+            whisper=_whisper_loss(cfg) if cfg.whisper_feature_weight else None,
+            whisper_weight=cfg.whisper_feature_weight,
         ),
         cfg.optim,
         arch=cfg.arch,

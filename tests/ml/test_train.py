@@ -86,9 +86,15 @@ def test_every_shipped_config_loads_builds_and_runs(name: str, one_thread: None)
 
 
 def test_the_shipped_configs_are_here() -> None:
-    assert {"demucs", "waveunet", "gatewave", "deepfilternet3", "deepfilternet3-gpu", "smoke"} <= {
-        path.stem for path in CONFIGS.glob("*.yaml")
-    }
+    assert {
+        "demucs",
+        "waveunet",
+        "gatewave",
+        "deepfilternet3",
+        "deepfilternet3-gpu",
+        "deepfilternet3-whisper",
+        "smoke",
+    } <= {path.stem for path in CONFIGS.glob("*.yaml")}
 
 
 @pytest.mark.parametrize(

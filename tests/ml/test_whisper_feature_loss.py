@@ -1,0 +1,108 @@
+"""The Whisper-feature loss: how differently Whisper's encoder (the product's base weights) hears an estimate and
+the clean speech; zero for the clean speech itself, larger the more noise is left, differentiable to the waveform,
+and never a part of what a denoiser's checkpoint holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ml.models import build_model
+from ml.paths import PathSettings
+from ml.train.losses import EnhancementLoss, WhisperFeatureLoss
+from ml.train.run import load_config, train
+from ml.whisper_encoder import WhisperEncoder
+from testkit.paths import CONFIGS, ROOT
+from testkit.speech import dev_speech
+from testkit.tiny_data import make_tiny_data
+
+
+@pytest.fixture(scope="module")
+def loss() -> WhisperFeatureLoss:
+    return WhisperFeatureLoss(WhisperEncoder.from_registry(PathSettings().registry(), "base"))
+
+
+@pytest.fixture(scope="module")
+def speech() -> torch.Tensor:
+    audio, _ = dev_speech(3.0)
+    return torch.from_numpy(audio[: 3 * 16_000].copy())[None]
+
+
+def with_noise(speech: torch.Tensor, snr_db: float) -> torch.Tensor:
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal(speech.shape[-1]).astype(np.float32))[None]
+    scale = speech.square().mean().sqrt() / noise.square().mean().sqrt() / 10 ** (snr_db / 20)
+    return speech + scale * noise
+
+
+def test_zero_for_the_clean_speech_and_larger_with_more_noise(loss: WhisperFeatureLoss, speech: torch.Tensor) -> None:
+    with torch.no_grad():
+        clean = loss(speech, speech).item()
+        heard = {snr: loss(with_noise(speech, snr), speech).item() for snr in (20.0, 10.0, 0.0)}
+    assert clean < 1e-10
+    assert 0 < heard[20.0] < heard[10.0] < heard[0.0], heard
+
+
+def test_gradients_reach_the_estimate_and_whisper_stays_out(loss: WhisperFeatureLoss, speech: torch.Tensor) -> None:
+    estimate = with_noise(speech, 5.0).requires_grad_(True)
+    loss(estimate, speech).backward()
+    assert estimate.grad is not None and estimate.grad.abs().sum() > 0
+    assert list(loss.parameters()) == [] and loss.state_dict() == {}  # a checkpoint carries no Whisper
+    total = EnhancementLoss(whisper=loss, whisper_weight=0.5)
+    value, parts = total(with_noise(speech, 5.0), speech)
+    assert set(parts) == {"l1", "stft_sc", "stft_mag", "whisper"}
+    expected = parts["l1"] + 0.5 * (parts["stft_sc"] + parts["stft_mag"]) + 0.5 * parts["whisper"]
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two steps of DeepFilterNet3 from the shipped deepfilternet3-vn1 with the Whisper-feature loss beside the
+    spectral ones, on tiny data: every step computes it, the weights move, the checkpoint holds no Whisper."""
+    data = make_tiny_data(shared, tmp_path / "data")
+    cfg = load_config(  # the shipped fine-tune config, smoke-sized
+        CONFIGS / "deepfilternet3.yaml",
+        name="smoke-whisper",
+        init_from=str(ROOT / "ml" / "weights" / "deepfilternet3-vn1.tar.gz"),
+        whisper_feature_weight=1.0,
+        batch_size=2,
+        max_steps=2,
+        epoch_steps=2,
+        val_count=2,
+        val_seconds=1.0,
+        val_batch_size=2,
+        val_at_start=False,
+        audio_every_epochs=0,
+        log_every_steps=1,
+        threads=2,
+        clearml=False,
+        runs_dir=str(tmp_path / "runs"),
+        data_dir=str(data),
+        dnsmos=False,
+        **{"mix.segment_s": 1.0, "mix.p_opus": 0.0},
+    )
+    seen: list[dict[str, float]] = []
+    original = EnhancementLoss.forward
+
+    def recording(self: EnhancementLoss, estimate: torch.Tensor, target: torch.Tensor) -> Any:
+        total, parts = original(self, estimate, target)
+        if torch.is_grad_enabled():  # a training step, not validation
+            seen.append({name: float(value) for name, value in parts.items()})
+        return total, parts
+
+    monkeypatch.setattr(EnhancementLoss, "forward", recording)
+    start = build_model(cfg.arch, cfg.model)
+    from ml.train.run import _init_weights
+
+    _init_weights(start, cfg.arch, str(cfg.init_from))
+    last = train(cfg)
+    assert len(seen) == 2 and all(0 < step["whisper"] < 10 for step in seen), seen
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    assert all(key.startswith("model.") for key in state), [k for k in state if not k.startswith("model.")][:5]
+    before = start.state_dict()
+    moved = [name for name, value in before.items() if not torch.equal(state[f"model.{name}"], value)]
+    assert moved, "the fine-tune changed no weight"
