@@ -2,7 +2,10 @@
 over the fake Bot API server. Checks every note is answered exactly once; prints acknowledgement and
 end-to-end latency percentiles.
 
-    python -m bench.load [--notes 500] [--users 50] [--workers 2] [--whisper tiny.en] [--no-record]
+    python -m bench.load [--notes 500] [--users 50] [--workers 2] [--whisper tiny.en] [--webhook] [--no-record]
+
+``--webhook``: the bot takes the updates from Telegram's webhook pushes (the fake pushes them one at a time, in
+order, as Telegram does for one bot) instead of by long polling.
 """
 
 from __future__ import annotations
@@ -13,18 +16,20 @@ import os
 import statistics
 import sys
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench.common import ROOT, markdown_table, record
-from bot.app import polling
+from bot.app import RunningBot, polling, webhook
 from core.queue import LOADED_KEY
 from core.settings import Settings
 from ml.audio import SAMPLE_RATE, encode_voice
 from testkit.fake_telegram import FakeTelegram
 from testkit.postgres import fresh_postgres
 from testkit.speech import noisy_speech
+from testkit.stack import free_port
 from voicebot import wiring
 
 TOKEN = "424242:LOAD-test-token"
@@ -36,6 +41,7 @@ class LoadResult:
     notes: int
     users: int
     workers: int
+    mode: str  # how the bot takes updates: polling or webhook
     wall_s: float
     ack_s: list[float]
     done_s: list[float]
@@ -66,26 +72,36 @@ def _env(settings: Settings, whisper: str, denoiser: str) -> dict[str, str]:
 
 async def run_load(
     notes: int, users: int, workers: int, *, whisper: str = "tiny.en", denoiser: str = "rnnoise",
-    seconds: float = 2.0, timeout_s: float = 1800.0,
+    seconds: float = 2.0, timeout_s: float = 1800.0, use_webhook: bool = False,
 ) -> LoadResult:  # fmt: skip
     """Send ``notes`` notes from ``users`` users at once and wait until all are answered."""
     async with fresh_postgres("voicebot_load") as database_url:
         return await _run_load(database_url, notes, users, workers, whisper=whisper, denoiser=denoiser,
-                               seconds=seconds, timeout_s=timeout_s)  # fmt: skip
+                               seconds=seconds, timeout_s=timeout_s, use_webhook=use_webhook)  # fmt: skip
 
 
 async def _run_load(
     database_url: str, notes: int, users: int, workers: int, *, whisper: str, denoiser: str, seconds: float,
-    timeout_s: float,
+    timeout_s: float, use_webhook: bool,
 ) -> LoadResult:  # fmt: skip
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()
+    hook: dict[str, object] = {}
+    if use_webhook:
+        port = free_port()
+        hook = {"telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook", "telegram_webhook_port": port}
     settings = Settings(
         telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url, redis_url=REDIS_URL,
         max_jobs_in_flight=notes, max_jobs_per_hour=notes, max_queue_depth=notes * 2, _env_file=None,
+        **hook,  # type: ignore[arg-type]
     )  # fmt: skip
+    bot: AbstractAsyncContextManager[RunningBot] = (
+        webhook(settings, wiring.registry(settings))
+        if use_webhook
+        else polling(settings, wiring.registry(settings), polling_timeout=1)
+    )
     try:
-        async with polling(settings, wiring.registry(settings), polling_timeout=1) as running:
+        async with bot as running:
             await running.arq.flushdb()
             processes = [
                 await asyncio.create_subprocess_exec(
@@ -129,7 +145,7 @@ async def _run_load(
         answers[message_id] = answers.get(message_id, 0) + 1
         done.append(call.at - sent_at[message_id])
     return LoadResult(
-        notes=notes, users=users, workers=workers, wall_s=wall,
+        notes=notes, users=users, workers=workers, mode="webhook" if use_webhook else "polling", wall_s=wall,
         ack_s=[acks[m] - sent_at[m] for m in acks if m in sent_at], done_s=done, answers_per_note=answers,
     )  # fmt: skip
 
@@ -142,21 +158,24 @@ def main() -> None:
     parser.add_argument("--whisper", default="tiny.en")
     parser.add_argument("--denoiser", default="rnnoise")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--webhook", action="store_true", help="updates pushed to a webhook, not long polling")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(run_load(args.notes, args.users, args.workers, whisper=args.whisper,
-                                  denoiser=args.denoiser, seconds=args.seconds))  # fmt: skip
+                                  denoiser=args.denoiser, seconds=args.seconds, use_webhook=args.webhook))  # fmt: skip
     p = result.percentile
     table = markdown_table(
-        ["notes", "users", "workers", "answered exactly once", "ack p50 s", "ack p95 s", "reply p50 s",
+        ["notes", "users", "workers", "updates", "answered exactly once", "ack p50 s", "ack p95 s", "reply p50 s",
          "reply p95 s", "notes/min"],
-        [[result.notes, result.users, result.workers, "yes" if result.exactly_once else "NO",
+        [[result.notes, result.users, result.workers, result.mode, "yes" if result.exactly_once else "NO",
           p(result.ack_s, 50), p(result.ack_s, 95), p(result.done_s, 50), p(result.done_s, 95),
           f"{60 * result.notes / result.wall_s:.0f}"]],
     )  # fmt: skip
     notes = (
         f"All {args.notes} notes ({args.seconds:.0f}-s noisy speech, OGG/Opus) pushed at once; worker processes "
-        f"with denoiser `{args.denoiser}`, Whisper `{args.whisper}` (1 thread each), PostgreSQL, Redis; "
+        f"with denoiser `{args.denoiser}`, Whisper `{args.whisper}` (1 thread each), PostgreSQL, Redis; updates "
+        + ("pushed to the bot's webhook one at a time, in order; " if args.webhook else "by long polling; ")
+        + f"pipeline processes at niceness {Settings(_env_file=None).pipeline_nice}; "
         "latency from the update being offered to the bot to its reply reaching the fake Bot API server."
     )
     record("Load: notes answered exactly once under load", table, notes, write=not args.no_record)
