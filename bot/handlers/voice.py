@@ -29,7 +29,7 @@ from bot.handlers.settings import strength_of
 from bot.media import Media, media_of
 from core.choices import TEXT_ONLY, VOICE_AND_TEXT
 from core.db.chats import get_chat
-from core.db.jobs import create_job, queue_position, update_job
+from core.db.jobs import create_job, queue_position, set_status_message, update_job
 from core.db.limits import chat_load, user_load
 from core.db.models import Chat, Job, JobStatus, User, utcnow
 from core.queue import enqueue_note, queue_depth
@@ -216,8 +216,7 @@ async def _queue(bot: Bot, session: AsyncSession, job: Job, note: Note, lang: st
     status = await bot.send_message(
         note.chat_id, t("queued", lang, position=position), reply_parameters=reply_to(note.message_id)
     )
-    job.status_message_id = status.message_id
-    await update_job(session, job.id, status_message_id=status.message_id)
+    await set_status_message(session, job, status.message_id)
     await enqueue_note(arq, job_id=job.id, key=job.key)
     log.info("queued job %s (%s, %s s)", job.id, job.kind, job.duration_s)
 

@@ -53,6 +53,12 @@ async def get_job(session: AsyncSession, job_id: int) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
+async def set_status_message(session: AsyncSession, job: Job, message_id: int) -> None:
+    """Record the message that shows ``job``'s progress (one UPDATE, committed); ``job`` holds it too."""
+    job.status_message_id = message_id
+    await session.commit()
+
+
 async def update_job(session: AsyncSession, job_id: int, **fields: Any) -> None:
     """Set fields of a job (status, error, timings...) and commit."""
     if fields.get("status") in (JobStatus.done, JobStatus.failed) and "finished_at" not in fields:
