@@ -139,6 +139,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "❌ Unknown {family} version “{version}”. Valid: {available}",
         "ru": "❌ Нет версии {family} «{version}». Доступны: {available}",
     },
+    "model_unrunnable": {
+        "en": "❌ {family} {version} cannot run on every worker, so it stays as it was. {workers}",
+        "ru": "❌ {family} {version} запустится не на всех воркерах, поэтому версия не изменена. {workers}",
+    },
     "model_set": {
         "en": "✅ {family} is now {version}; the next job uses it.",
         "ru": "✅ {family} теперь {version}; следующая задача пойдёт с ней.",

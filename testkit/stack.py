@@ -64,20 +64,25 @@ class Stack:
 
     async def spawn_worker(self, **extra: str) -> asyncio.subprocess.Process:
         """A real worker process; ready once it has published the models it loaded."""
-        before = set(await self.arq.keys(LOADED_KEY + "*"))
-        log = tempfile.NamedTemporaryFile(prefix="voicebot-worker-", suffix=".log", delete=False)  # noqa: SIM115
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "voicebot", "-v", "worker", env=self.worker_env(**extra), cwd=ROOT,
-            stdout=log, stderr=log,
-        )  # fmt: skip
-        print(f"worker {process.pid} logs to {log.name}")
-        for _ in range(1200):
-            if set(await self.arq.keys(LOADED_KEY + "*")) - before:
-                return process
-            if process.returncode is not None:
-                raise AssertionError(Path(log.name).read_text()[-3000:])
-            await asyncio.sleep(0.05)
-        raise AssertionError("worker did not start")
+        return await spawn_worker(self.worker_env(**extra), self.arq)
+
+
+async def spawn_worker(env: dict[str, str], arq: ArqRedis) -> asyncio.subprocess.Process:
+    """``voicebot worker`` in a process of its own with ``env``; returned once it has published in ``arq`` the
+    models it loaded (its log goes to a temporary file, named on stdout)."""
+    before = set(await arq.keys(LOADED_KEY + "*"))
+    log = tempfile.NamedTemporaryFile(prefix="voicebot-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voicebot", "-v", "worker", env=env, cwd=ROOT, stdout=log, stderr=log,
+    )  # fmt: skip
+    print(f"worker {process.pid} logs to {log.name}")
+    for _ in range(1200):
+        if set(await arq.keys(LOADED_KEY + "*")) - before:
+            return process
+        if process.returncode is not None:
+            raise AssertionError(Path(log.name).read_text()[-3000:])
+        await asyncio.sleep(0.05)
+    raise AssertionError("worker did not start")
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from core.catalog import FAMILIES
 from core.db.admin import audit, get_active_models, job_stats, set_active_model
+from core.fleet import describe, workers_unable
 from core.queue import LOADED_KEY, queue_depth
 from web.context import WebContext, context
 from web.language import VARY, language_of, remember_language
@@ -113,9 +114,14 @@ async def switch_model(request: web.Request) -> web.Response:
     if family not in FAMILIES:
         raise web.HTTPBadRequest(text=ADMIN["unknown_family"][lang])
     async with ctx.session() as session:
+        unable = await workers_unable(ctx.queue, family, version) if version in ctx.catalog.names(family) else {}
         if version not in ctx.catalog.names(family):
             await audit(session, WEB_ADMIN_ID, f"set_{family}", version, allowed=False)
             message, status = ADMIN["unknown_version"][lang].format(family=family, version=version), 400
+        elif unable:  # the workers would fail every note with it
+            await audit(session, WEB_ADMIN_ID, f"set_{family}", version, allowed=False)
+            text = ADMIN["unrunnable"][lang]
+            message, status = text.format(family=family, version=version, workers=describe(unable)), 409
         else:
             await set_active_model(session, family, version, WEB_ADMIN_ID)
             message, status = ADMIN["switched"][lang].format(family=family, version=version), 200

@@ -153,6 +153,10 @@ ADMIN: Section = {
     "loaded": {"en": "Loaded by workers", "ru": "Загружены в воркерах"},
     "stats": {"en": "Today", "ru": "Сегодня"},
     "switched": {"en": "{family} switched to {version}.", "ru": "{family}: теперь активна {version}."},
+    "unrunnable": {
+        "en": "{family} {version} cannot run on every worker, so it stays as it was. {workers}",
+        "ru": "{family} {version} запустится не на всех воркерах, поэтому версия не изменена. {workers}",
+    },
     "unknown_version": {"en": "Unknown {family} version: {version}.", "ru": "Неизвестная версия {family}: {version}."},
     "unknown_family": {"en": "Unknown model family.", "ru": "Неизвестное семейство моделей."},
     "bad_form": {"en": "The form expired; try again.", "ru": "Форма устарела, попробуйте ещё раз."},

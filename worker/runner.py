@@ -25,6 +25,7 @@ from ml.pipeline import PipelineOptions, PipelineResult
 
 if TYPE_CHECKING:
     from ml.loader import ModelCache
+    from ml.registry import Registry
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1
@@ -48,13 +49,17 @@ class ModelSpec:
     compute_type: str
     nice: int = 0  # added to the child's niceness: the pipeline yields the CPU to interactive work
 
+    def registry(self) -> Registry:
+        """The model versions this spec's folders hold (and how to fetch the others)."""
+        from ml.registry import Registry
+
+        return Registry(cache_dir=self.cache_dir, weights_dirs=self.weights_dirs)
+
     def cache(self) -> ModelCache:
         """The model cache this spec describes (nothing is loaded until asked)."""
         from ml.loader import ModelCache
-        from ml.registry import Registry
 
-        registry = Registry(cache_dir=self.cache_dir, weights_dirs=self.weights_dirs)
-        return ModelCache(registry, threads=self.threads, compute_type=self.compute_type)
+        return ModelCache(self.registry(), threads=self.threads, compute_type=self.compute_type)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -8,14 +8,16 @@ import logging
 import os
 import socket
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.catalog import FAMILIES
 from core.db.admin import get_active_models
 from core.db.engine import make_engine, make_sessionmaker
+from core.fleet import UNRUNNABLE_KEY, unrunnable_note
 from core.queue import LOADED_KEY
 from core.settings import Settings
 from core.telegram import make_bot
@@ -25,6 +27,15 @@ from worker.runner import ModelSpec, PipelineRunner
 log = logging.getLogger(__name__)
 MAX_TRIES = 5
 LOADED_TTL_S = 3600
+
+
+def _unrunnable(models: ModelSpec) -> dict[str, dict[str, str]]:
+    """The registered versions this installation cannot run, and why (``ml.registry.Registry.unavailable``)."""
+    registry = models.registry()
+    return {
+        family: {v.name: why for v in registry.versions(family) if (why := registry.unavailable(v)) is not None}
+        for family in FAMILIES
+    }
 
 
 class NoTelegramBot(RuntimeError):
@@ -55,6 +66,7 @@ class WorkerState:
     owns_pipeline: bool
     name: str
     max_tries: int = MAX_TRIES
+    unrunnable: dict[str, dict[str, str]] = field(default_factory=dict)  # family → version → why not here
 
     @classmethod
     async def start(cls, setup: WorkerSetup, redis: ArqRedis) -> WorkerState:
@@ -70,6 +82,7 @@ class WorkerState:
             pipeline=setup.pipeline or PipelineRunner(setup.models),
             owns_pipeline=setup.pipeline is None,
             name=f"{socket.gethostname()}:{os.getpid()}",
+            unrunnable=_unrunnable(setup.models),
         )
         active = await state.active_models()
         await state.pipeline.load(active["denoiser"], active["whisper"])
@@ -93,12 +106,14 @@ class WorkerState:
             return await get_active_models(session, self.settings.default_models)
 
     async def publish_loaded(self) -> None:
-        """Tell admins (via Redis, for /models) which versions this worker holds in memory."""
+        """Tell admins (via Redis) which versions this worker holds in memory (for /models) and which it cannot run
+        (a switch to one of those is refused)."""
         await self.redis.set(LOADED_KEY + self.name, json.dumps(self.pipeline.loaded), ex=LOADED_TTL_S)
+        await self.redis.set(UNRUNNABLE_KEY + self.name, unrunnable_note(self.unrunnable), ex=LOADED_TTL_S)
 
     async def close(self) -> None:
         """Withdraw the loaded-models note, close the Bot API session and the database, stop an own pipeline."""
-        await self.redis.delete(LOADED_KEY + self.name)
+        await self.redis.delete(LOADED_KEY + self.name, UNRUNNABLE_KEY + self.name)
         if self.bot is not None:
             await self.bot.session.close()
         await self.engine.dispose()

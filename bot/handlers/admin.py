@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.catalog import ModelCatalog
 from core.db.admin import audit, get_active_models, job_stats, set_active_model
 from core.db.models import User
+from core.fleet import describe, workers_unable
 from core.queue import LOADED_KEY, queue_depth
 from core.settings import Settings
 from core.texts import t
@@ -65,7 +66,13 @@ async def models(
 
 
 async def set_version(
-    message: Message, command: CommandObject, session: AsyncSession, user: User, catalog: ModelCatalog, lang: str
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    user: User,
+    catalog: ModelCatalog,
+    arq: ArqRedis,
+    lang: str,
 ) -> None:
     family = command.command
     available = ", ".join(catalog.names(family))
@@ -76,6 +83,11 @@ async def set_version(
     if version not in catalog.names(family):
         await audit(session, user.id, f"set_{family}", version, allowed=False)
         await message.answer(t("model_unknown", lang, family=family, version=version, available=available))
+        return
+    unable = await workers_unable(arq, family, version)
+    if unable:  # the workers would fail every note with it
+        await audit(session, user.id, f"set_{family}", version, allowed=False)
+        await message.answer(t("model_unrunnable", lang, family=family, version=version, workers=describe(unable)))
         return
     await set_active_model(session, family, version, user.id)
     await message.answer(t("model_set", lang, family=family, version=version))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +12,8 @@ from sqlalchemy import select
 
 from core.db.admin import get_active_models
 from core.db.models import AuditLog
+from testkit import no_torch
+from testkit.stack import spawn_worker
 from testkit.web_stack import ADMIN_TOKEN, WebStack, run_web_stack, web_settings
 
 
@@ -88,3 +92,24 @@ async def test_no_admin_page_without_a_token(sqlite_url: str, tmp_path: Path) ->
         for method, path in (("GET", "/admin"), ("POST", "/admin/login")):
             async with stack.http.request(method, stack.url + path, data={"token": ""}) as response:
                 assert response.status == 404
+
+
+async def test_a_version_a_worker_cannot_run_is_refused_with_its_reason(web_only: WebStack) -> None:
+    """A worker as in the image without torch says so; the page refuses Demucs (409), naming it and why."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "REDIS_"))}
+    env = no_torch.env(base) | {"DATABASE_URL": web_only.settings.database_url,
+                                "REDIS_URL": web_only.settings.redis_url or "",
+                                "WEB_DATA_DIR": str(web_only.settings.web_data_dir)}  # fmt: skip
+    worker = await spawn_worker(env, web_only.arq)
+    try:
+        await _login(web_only, ADMIN_TOKEN)
+        form = {"family": "denoiser", "version": "demucs-dns48", "csrf": await _csrf(web_only)}
+        async with web_only.http.post(web_only.url + "/admin/models", data=form) as response:
+            page = await response.text()
+        assert response.status == 409 and "cannot run on every worker" in page and "TORCH=1" in page
+    finally:
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), 60)
+    async with web_only.sessionmaker() as session:
+        assert (await get_active_models(session, web_only.settings.default_models))["denoiser"] != "demucs-dns48"
+    assert await _audit(web_only) == [(0, "set_denoiser", "demucs-dns48", False)]
