@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from core.catalog import FAMILIES
 from core.choices import STRENGTHS
 from core.settings import Settings, load_settings
@@ -229,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _problems(exc: Exception) -> str:
+    """Each bad setting as its environment variable and what is wrong with it (never its value: it may be a
+    secret); another error's first line."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'_'.join(str(part) for part in error['loc']).upper() or 'SETTINGS'}: {error['msg']}"
+            for error in exc.errors()
+        )
+    return str(exc).splitlines()[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -239,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         wiring.transcribe_strategy(settings)
     except Exception as exc:  # pydantic's ValidationError or the strategy's ValueError: a bad environment variable
-        return _fail(f"bad configuration: {exc}".splitlines()[0] + " (check your environment and .env)")
+        return _fail(f"bad configuration: {_problems(exc)} (check your environment and .env)")
     try:
         return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:

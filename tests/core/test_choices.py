@@ -89,3 +89,13 @@ def test_the_command_refuses_an_unknown_strategy_at_once(tmp_path: Path) -> None
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 2
     assert "bad configuration: TRANSCRIBE_STRATEGY must be one of original, denoised, mix, best, auto" in result.stderr
+
+
+def test_every_bad_setting_is_named_with_its_problem_and_not_its_value(tmp_path: Path) -> None:
+    env = {**os.environ, "WHISPER_THREADS": "0", "MAX_FILE_MB": "lots", "TELEGRAM_BOT_TOKEN": "secret-token-value"}
+    result = subprocess.run([sys.executable, "-m", "voicebot", "models"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    assert "WHISPER_THREADS: Input should be greater than or equal to 1" in result.stderr
+    assert "MAX_FILE_MB: Input should be a valid number" in result.stderr
+    assert "lots" not in result.stderr and "secret-token-value" not in result.stderr
