@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(5, ge=1, le=10)
     whisper_vad: bool = False
     whisper_compute_type: str = "int8"
-    # the pipeline process's niceness (0-19): on a machine the bot or the web page shares with workers, a burst of
-    # notes is acknowledged while the workers' denoising and Whisper wait their turn on the CPU (0: same priority)
+    # the pipeline process's niceness (0-19): on a machine the bot or the web page shares with workers, the CPU
+    # scheduler favours them over denoising and Whisper (0: same priority; BENCHMARKS.md, "Bursts", for what it did)
     pipeline_nice: int = Field(10, ge=0, le=19)
 
     max_duration_s: float = Field(1800.0, gt=0)

@@ -40,23 +40,20 @@ def docker(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]
 class Compose:
     """One compose project of the stack: ``docker compose -f docker/compose.yaml -f testkit/compose.test.yaml -p``."""
 
-    project: str
     env_file: Path  # the stack's .env (VOICEBOT_ENV_FILE): token, Bot API URL, admins
     web_port: int
     telegram_port: int
-    env: dict[str, str] = field(default_factory=dict)
+    project: str = field(default_factory=lambda: f"voicebot-test-{uuid.uuid4().hex[:8]}")
 
-    @classmethod
-    def create(cls, env_file: Path, web_port: int, telegram_port: int) -> Compose:
-        project = f"voicebot-test-{uuid.uuid4().hex[:8]}"
-        compose = cls(project, env_file, web_port, telegram_port)
-        compose.env = {
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment compose reads the files' variables from."""
+        return {
             **os.environ,
-            "VOICEBOT_ENV_FILE": str(env_file),
-            "WEB_PORT": str(web_port),
-            "FAKE_TELEGRAM_PORT": str(telegram_port),
+            "VOICEBOT_ENV_FILE": str(self.env_file),
+            "WEB_PORT": str(self.web_port),
+            "FAKE_TELEGRAM_PORT": str(self.telegram_port),
         }
-        return compose
 
     def __call__(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``docker compose -f ... -p PROJECT args...``; fails with its output when ``check`` and it fails."""
@@ -119,15 +116,10 @@ class RemoteTelegram:
             "POST", "/_fake/callback", json={"user_id": user_id, "message_id": message_id, "data": data}
         )
 
-    async def calls(self, method: str | None = None, chat_id: int | None = None) -> list[dict[str, Any]]:
-        """The Bot API calls the bot and the workers made (``method`` to ``chat_id`` when given)."""
+    async def calls(self) -> list[dict[str, Any]]:
+        """The Bot API calls the bot and the workers made (``of`` picks a method and chat)."""
         calls: list[dict[str, Any]] = await self._request("GET", "/_fake/calls")
-        return [
-            c
-            for c in calls
-            if (method is None or c["method"] == method)
-            and (chat_id is None or int(c["params"].get("chat_id", 0)) == chat_id)
-        ]
+        return calls
 
     async def wait_for(self, condition: Callable[[list[dict[str, Any]]], Any], timeout: float = 120.0) -> Any:
         """Poll the calls until ``condition(calls)`` is truthy; returns its value."""

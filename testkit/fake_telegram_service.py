@@ -6,7 +6,6 @@ test outside the network act as users and read what the bot sent:
 - ``POST /_fake/command`` (JSON ``{"user_id", "command"}``): a user sends ``/command``; answers the update.
 - ``POST /_fake/callback`` (JSON ``{"user_id", "message_id", "data"}``): a user presses a button in their chat.
 - ``GET /_fake/calls?since=N``: the Bot API calls from the N-th on: method, parameters, sizes of the files sent.
-- ``GET /_fake/files/{file_id}``: a stored file's bytes (a note sent in, or a voice the bot sent).
 
     TELEGRAM_BOT_TOKEN=... python -m testkit.fake_telegram_service --host 0.0.0.0 --port 8081
 """
@@ -36,7 +35,6 @@ class Control:
         app.router.add_post("/_fake/command", self.command)
         app.router.add_post("/_fake/callback", self.callback)
         app.router.add_get("/_fake/calls", self.calls)
-        app.router.add_get("/_fake/files/{file_id}", self.file)
 
     async def voice(self, request: web.Request) -> web.Response:
         user_id, duration = int(request.query["user_id"]), int(request.query["duration"])
@@ -61,12 +59,6 @@ class Control:
                 for c in self.fake.calls[since:]
             ]
         )
-
-    async def file(self, request: web.Request) -> web.Response:
-        stored = self.fake.files.get(request.match_info["file_id"])
-        if stored is None:
-            return web.Response(status=404)
-        return web.Response(body=stored.data, content_type="application/octet-stream")
 
 
 async def serve(token: str, host: str, port: int) -> None:

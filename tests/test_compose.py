@@ -36,7 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
         f"TELEGRAM_BOT_TOKEN={TOKEN}\nTELEGRAM_API_URL=http://telegram:8081\nADMIN_IDS={ADMIN_ID}\n"
         f"POSTGRES_PASSWORD={secrets.token_hex(12)}\n"
     )
-    compose = Compose.create(env_file, web_port=free_port(), telegram_port=free_port())
+    compose = Compose(env_file, web_port=free_port(), telegram_port=free_port())
     try:
         compose("build", timeout=2400)
         compose("up", "-d", "--wait", "--scale", "worker=2", timeout=600)

@@ -114,11 +114,10 @@ async def switch_model(request: web.Request) -> web.Response:
     if family not in FAMILIES:
         raise web.HTTPBadRequest(text=ADMIN["unknown_family"][lang])
     async with ctx.session() as session:
-        unable = await workers_unable(ctx.queue, family, version) if version in ctx.catalog.names(family) else {}
         if version not in ctx.catalog.names(family):
             await audit(session, WEB_ADMIN_ID, f"set_{family}", version, allowed=False)
             message, status = ADMIN["unknown_version"][lang].format(family=family, version=version), 400
-        elif unable:  # the workers would fail every note with it
+        elif unable := await workers_unable(ctx.queue, family, version):  # the workers would fail every note with it
             await audit(session, WEB_ADMIN_ID, f"set_{family}", version, allowed=False)
             text = ADMIN["unrunnable"][lang]
             message, status = text.format(family=family, version=version, workers=describe(unable)), 409
