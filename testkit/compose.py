@@ -4,18 +4,15 @@ machine lacks, a project of its own; and the fake Bot API server inside it, driv
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from testkit.fake_telegram_service import RemoteTelegram
 from testkit.paths import ROOT
 
 DOCKER = "/usr/bin/docker"  # the Engine's own client (docker/engine.sh)
@@ -84,57 +81,3 @@ class Compose:
 
     def telegram(self) -> RemoteTelegram:
         return RemoteTelegram(f"http://127.0.0.1:{self.telegram_port}")
-
-
-class RemoteTelegram:
-    """The fake Bot API server of a compose stack, over its control API (``testkit.fake_telegram_service``)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with aiohttp.ClientSession() as http, http.request(method, self.url + path, **kwargs) as response:
-            assert response.status == 200, await response.text()
-            return await response.json()
-
-    async def push_voice(self, user_id: int, data: bytes, duration: int) -> dict[str, Any]:
-        """A user sends ``data`` as a voice note; returns the update."""
-        params = {"user_id": str(user_id), "duration": str(duration)}
-        result: dict[str, Any] = await self._request("POST", "/_fake/voice", params=params, data=data)
-        return result
-
-    async def push_command(self, user_id: int, command: str) -> dict[str, Any]:
-        """A user sends ``/command``; returns the update."""
-        result: dict[str, Any] = await self._request(
-            "POST", "/_fake/command", json={"user_id": user_id, "command": command}
-        )
-        return result
-
-    async def push_callback(self, user_id: int, message_id: int, data: str) -> None:
-        """A user presses the button carrying ``data`` under message ``message_id``."""
-        await self._request(
-            "POST", "/_fake/callback", json={"user_id": user_id, "message_id": message_id, "data": data}
-        )
-
-    async def calls(self) -> list[dict[str, Any]]:
-        """The Bot API calls the bot and the workers made (``of`` picks a method and chat)."""
-        calls: list[dict[str, Any]] = await self._request("GET", "/_fake/calls")
-        return calls
-
-    async def wait_for(self, condition: Callable[[list[dict[str, Any]]], Any], timeout: float = 120.0) -> Any:
-        """Poll the calls until ``condition(calls)`` is truthy; returns its value."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            calls = await self.calls()
-            value = condition(calls)
-            if value:
-                return value
-            if asyncio.get_running_loop().time() > deadline:
-                last = [f"{c['method']}:{str(c['params'].get('text', ''))[:60]}" for c in calls[-15:]]
-                raise AssertionError(f"condition not met within {timeout} s; last calls: {last}")
-            await asyncio.sleep(0.5)
-
-
-def of(calls: list[dict[str, Any]], method: str, chat_id: int) -> list[dict[str, Any]]:
-    """The calls of ``method`` to ``chat_id``."""
-    return [c for c in calls if c["method"] == method and int(c["params"].get("chat_id", 0)) == chat_id]

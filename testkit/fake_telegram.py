@@ -5,9 +5,11 @@ It serves ``/bot<token>/<method>`` (JSON, urlencoded or multipart, as aiogram se
 private chats, groups and supergroups (negative ids), replies, forwards, callback queries and chat members; with
 ``local_dir`` it acts as a local ``telegram-bot-api --local`` server: files live on disk there, ``getFile`` gives
 their absolute paths, and the 20 MB download limit is 2000 MB. After ``setWebhook`` it acts as Telegram does with a
-webhook: it POSTs each update, in order, to the URL with the secret in ``X-Telegram-Bot-Api-Secret-Token``, tries
-again later when the answer is not 2xx, records the HTTP status of every push (``pushes``), and answers
-``getUpdates`` with 409 Conflict until ``deleteWebhook``.
+webhook: it POSTs the updates to the URL with the secret in ``X-Telegram-Bot-Api-Secret-Token``, up to
+``max_connections`` at once (40 unless ``setWebhook`` says) and one chat's one at a time, in order; tries again later
+when the answer is not 2xx, records the HTTP status of every push (``pushes``), and answers
+``getUpdates`` with 409 Conflict until ``deleteWebhook``. With ``limits`` it answers sends beyond Telegram's rate
+limits with 429 and ``retry_after``, as Telegram does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +46,7 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
     filenames: dict[str, str] = field(default_factory=dict)  # the name each file part was sent under
+    error: int | None = None  # the error code the call was answered with (429: a rate limit); None: it succeeded
 
 
 @dataclass
@@ -62,6 +66,40 @@ class Webhook:
     url: str
     secret: str | None
     allowed_updates: list[str] | None
+    max_connections: int = 40  # Telegram's default
+
+
+@dataclass
+class Bucket:
+    """A token bucket: ``capacity`` sends at once, ``rate`` more each second."""
+
+    rate: float
+    capacity: float
+    tokens: float = -1.0  # full until first used
+    updated: float = field(default_factory=time.monotonic)
+
+    def wait(self, now: float) -> float:
+        """0 when a send may go now (it is counted), else the seconds until one may."""
+        if self.tokens < 0:
+            self.tokens = self.capacity
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's limits on a bot's sending (../shared/REFERENCE.md): about a message a second in a chat (after a
+    short burst), 20 a minute in a group, about 30 a second overall; beyond them 429 with ``retry_after``. Only
+    ``send*`` methods count (the fake does not guess Telegram's undocumented limits on edits)."""
+
+    chat_per_s: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: int = 20
+    overall_per_s: float = 30.0
 
 
 @dataclass
@@ -75,8 +113,17 @@ class StoredFile:
 class FakeTelegram:
     """The fake server. ``await start()``, push updates, then inspect ``calls``."""
 
-    def __init__(self, token: str, *, local_dir: Path | None = None, message_ids: Iterator[int] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        local_dir: Path | None = None,
+        message_ids: Iterator[int] | None = None,
+        limits: RateLimits | None = None,
+    ) -> None:
         self.token = token
+        self.limits = limits  # None: no rate limits
+        self._buckets: dict[object, Bucket] = {}
         self.local_dir = local_dir
         self.chat_members: dict[tuple[int, int], str] = {}  # (chat, user) → status; "member" when not set
         self.downloads: list[str] = []  # paths fetched over HTTP from /file/
@@ -155,7 +202,11 @@ class FakeTelegram:
 
     def voice_message(self, user_id: int, data: bytes, duration: int, **fields: Any) -> dict[str, Any]:
         """A voice-note message from ``user_id`` carrying ``data`` (stored as a file), not delivered."""
-        stored = self.add_file(data)
+        return self.stored_voice_message(user_id, self.add_file(data), duration, **fields)
+
+    def stored_voice_message(self, user_id: int, stored: StoredFile, duration: int, **fields: Any) -> dict[str, Any]:
+        """A voice-note message from ``user_id`` carrying a file already stored (``add_file``), not delivered."""
+        data = stored.data
         voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
                  "mime_type": "audio/ogg", "file_size": len(data), **fields.pop("voice", {})}  # fmt: skip
         return self.message(user_id, voice=voice, **fields)
@@ -265,11 +316,15 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]
         params, files, names = await self._params(request)
-        if method != "getUpdates":
-            await self._record(Call(method, params, files, filenames=names))
+        call = Call(method, params, files, filenames=names)
         queued = self.failures.get(method)
-        if queued:
-            code, description, parameters = queued.pop(0)
+        failure = queued.pop(0) if queued else self._rate_limited(method, params)
+        if failure is not None:
+            call.error = failure[0]
+        if method != "getUpdates":
+            await self._record(call)
+        if failure is not None:
+            code, description, parameters = failure
             body = {"ok": False, "error_code": code, "description": description}
             if parameters:
                 body["parameters"] = parameters
@@ -282,6 +337,29 @@ class FakeTelegram:
         if isinstance(result, web.Response):
             return result
         return web.json_response({"ok": True, "result": result})
+
+    def _rate_limited(self, method: str, params: dict[str, Any]) -> tuple[int, str, dict[str, Any]] | None:
+        """429 with ``retry_after`` when sending now would break ``limits``; None when the send may go (counted)."""
+        if self.limits is None or not method.startswith("send") or method == "sendChatAction":
+            return None
+        limits, now, chat = self.limits, time.monotonic(), int(params.get("chat_id", 0))
+        chat_bucket = (
+            Bucket(limits.group_per_minute / 60, limits.group_per_minute)
+            if chat < 0
+            else Bucket(limits.chat_per_s, limits.chat_burst)
+        )
+        buckets = (
+            self._buckets.setdefault("overall", Bucket(limits.overall_per_s, limits.overall_per_s)),
+            self._buckets.setdefault(chat, chat_bucket),
+        )
+        waits = [bucket.wait(now) for bucket in buckets]
+        if not any(waits):
+            return None
+        for bucket, waited in zip(buckets, waits, strict=True):
+            if not waited:  # counted, but the send does not go: give the token back
+                bucket.tokens += 1
+        retry_after = max(1, math.ceil(max(waits)))
+        return 429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
 
     async def _record(self, call: Call) -> None:
         async with self._changed:
@@ -391,7 +469,14 @@ class FakeTelegram:
         await self._stop_delivery()
         if _true(params.get("drop_pending_updates")):
             self._updates.clear()
-        self.webhook = Webhook(url, None if secret is None else str(secret), params.get("allowed_updates"))
+        connections = int(params.get("max_connections") or 40)
+        if not 1 <= connections <= 100:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: invalid max_connections"}, status=400
+            )
+        self.webhook = Webhook(
+            url, None if secret is None else str(secret), params.get("allowed_updates"), max_connections=connections
+        )
         self._delivery = asyncio.create_task(self._deliver(self.webhook))
         return True
 
@@ -405,7 +490,7 @@ class FakeTelegram:
     async def _m_getWebhookInfo(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         info: dict[str, Any] = {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
         if self.webhook is not None:
-            info |= {"url": self.webhook.url, "max_connections": 40}
+            info |= {"url": self.webhook.url, "max_connections": self.webhook.max_connections}
             if self.webhook.allowed_updates is not None:
                 info["allowed_updates"] = self.webhook.allowed_updates
         return info
@@ -417,20 +502,39 @@ class FakeTelegram:
             self._delivery = None
 
     async def _deliver(self, hook: Webhook) -> None:
-        """Telegram's side of a webhook: push the oldest pending update until it is answered 2xx, then the next;
-        wait when none is pending. (Telegram gives up on an update "after a reasonable amount of attempts"; the fake
-        keeps trying until the webhook is removed, so a test's update is never lost to a slow start.)"""
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if not self._updates:
+        """Telegram's side of a webhook: up to ``max_connections`` pushes at once, one chat's updates one at a time
+        and in order; an update not answered 2xx is pushed again after a pause, and its chat's later updates wait
+        for it. (Telegram gives up on an update "after a reasonable amount of attempts"; the fake keeps trying until
+        the webhook is removed, so a test's update is never lost to a slow start.)"""
+        in_flight: dict[int, asyncio.Task[None]] = {}  # update id → its push, until answered 2xx
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=hook.max_connections)) as http:
+            try:
+                while True:
                     self._new_update.clear()
-                    await self._new_update.wait()
-                    continue
-                update = self._updates[0]
-                if 200 <= await self._push(http, hook.url, update, hook.secret) < 300:
-                    self._updates.pop(0)
-                else:
-                    await asyncio.sleep(WEBHOOK_RETRY_S)
+                    busy = {_chat_key(u) for u in self._updates if u["update_id"] in in_flight}
+                    for update in self._updates:
+                        if len(in_flight) >= hook.max_connections:
+                            break
+                        chat = _chat_key(update)
+                        if chat not in busy:
+                            in_flight[update["update_id"]] = asyncio.create_task(self._deliver_one(http, hook, update))
+                        busy.add(chat)  # the chat's later updates wait for this one
+                    arrival = asyncio.create_task(self._new_update.wait())
+                    try:
+                        await asyncio.wait([arrival, *in_flight.values()], return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        arrival.cancel()
+                    in_flight = {key: task for key, task in in_flight.items() if not task.done()}
+            finally:
+                for task in in_flight.values():
+                    task.cancel()
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    async def _deliver_one(self, http: aiohttp.ClientSession, hook: Webhook, update: dict[str, Any]) -> None:
+        """Push ``update`` until it is answered 2xx, then drop it from the pending ones."""
+        while not 200 <= await self._push(http, hook.url, update, hook.secret) < 300:
+            await asyncio.sleep(WEBHOOK_RETRY_S)
+        self._updates = [u for u in self._updates if u is not update]
 
     async def _push(self, http: aiohttp.ClientSession, url: str, update: dict[str, Any], secret: str | None) -> int:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
@@ -444,6 +548,17 @@ class FakeTelegram:
             self.pushes.append(Push(update, secret, status))
             self._changed.notify_all()
         return status
+
+
+def _chat_key(update: dict[str, Any]) -> object:
+    """What the fake keeps in order when pushing: the update's chat (an update without one is its own)."""
+    for kind in ("message", "edited_message", "callback_query"):
+        body = update.get(kind)
+        if body is not None:
+            message = body.get("message", body) if kind == "callback_query" else body
+            if "chat" in message:
+                return message["chat"]["id"]
+    return ("update", update["update_id"])
 
 
 def _true(value: Any) -> bool:

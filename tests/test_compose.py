@@ -17,7 +17,8 @@ import pytest
 
 from ml.audio import encode_voice
 from ml.wer import wer
-from testkit.compose import Compose, docker, engine, of
+from testkit.compose import Compose, docker, engine
+from testkit.fake_telegram_service import of
 from testkit.settings import ADMIN_ID, TOKEN
 from testkit.speech import noisy_speech
 from testkit.stack import free_port

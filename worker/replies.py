@@ -8,8 +8,10 @@ from functools import partial
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
+from aiogram.methods import SendDocument, SendMessage, SendVoice
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
 
+from core.telegram import within_limits
 from core.texts import t
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,9 @@ log = logging.getLogger(__name__)
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
 MAX_TEXT_MESSAGES = 3  # longer transcripts go as a .txt document
+# How long a message to the user waits out Telegram's rate limits in place (a chat's results stay in order); beyond
+# it the job is retried after Telegram's delay.
+SEND_WAIT_S = 60.0
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -58,7 +63,8 @@ class Replier:
             return
         self._last_status = text
         if self.status_message_id is None:
-            sent = await self.bot.send_message(self.chat_id, text, reply_parameters=self._reply_to())
+            status = SendMessage(chat_id=self.chat_id, text=text, reply_parameters=self._reply_to())
+            sent = await within_limits(self.bot, status, budget_s=SEND_WAIT_S)
             self.status_message_id = sent.message_id
             return
         try:
@@ -76,14 +82,15 @@ class Replier:
     ) -> str:
         """Send the cleaned voice (bytes, or a file_id sent before); returns its file_id."""
         media = voice if isinstance(voice, str) else BufferedInputFile(voice, filename="clean.ogg")
-        sent = await self.bot.send_voice(
-            self.chat_id,
-            media,
+        method = SendVoice(
+            chat_id=self.chat_id,
+            voice=media,
             caption=caption,
             duration=max(1, round(duration_s)),
             reply_parameters=self._reply_to(),
             reply_markup=markup,
         )
+        sent = await within_limits(self.bot, method, budget_s=SEND_WAIT_S)
         return sent.voice.file_id if sent.voice else ""
 
     async def send_results(
@@ -128,14 +135,16 @@ class Replier:
         return [partial(self._send_message, piece) for piece in pieces]
 
     async def _send_message(self, piece: str, markup: InlineKeyboardMarkup | None) -> None:
-        await self.bot.send_message(self.chat_id, piece, reply_parameters=self._reply_to(), reply_markup=markup)
+        method = SendMessage(chat_id=self.chat_id, text=piece, reply_parameters=self._reply_to(), reply_markup=markup)
+        await within_limits(self.bot, method, budget_s=SEND_WAIT_S)
 
     async def _send_document(self, text: str, markup: InlineKeyboardMarkup | None) -> None:
         document = BufferedInputFile(text.encode("utf-8"), filename="transcript.txt")
-        await self.bot.send_document(
-            self.chat_id,
-            document,
+        method = SendDocument(
+            chat_id=self.chat_id,
+            document=document,
             caption=t("transcript_file", self.lang),
             reply_parameters=self._reply_to(),
             reply_markup=markup,
         )
+        await within_limits(self.bot, method, budget_s=SEND_WAIT_S)

@@ -7,12 +7,15 @@ automatic mode on (``/auto on``) or a member replies ``/transcribe`` (or ``/clea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from aiogram import Bot, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import SendMessage
 from aiogram.types import (
     Message,
     MessageOriginChannel,
@@ -34,9 +37,13 @@ from core.db.limits import chat_load, user_load
 from core.db.models import Chat, Job, JobStatus, User, utcnow
 from core.queue import enqueue_note, queue_depth
 from core.settings import Settings
+from core.telegram import within_limits
 from core.texts import duration_text, t
 
 log = logging.getLogger(__name__)
+# How long an acknowledgement may wait for Telegram's rate limits (a chat's burst of notes) before the note is
+# queued without one.
+ACK_WAIT_S = 20.0
 # A job recorded this long ago but never acknowledged was left by a crashed bot: a redelivery resumes it.
 ACK_GRACE = dt.timedelta(seconds=60)
 
@@ -178,7 +185,9 @@ async def submit(
         code, reply = "queue_unavailable", t("try_later", lang)
     await update_job(session, job.id, status=JobStatus.failed, error_code=code, error=reply)
     if job.status_message_id is None:
-        await bot.send_message(note.chat_id, reply, reply_parameters=reply_to(note.message_id))
+        refusal = SendMessage(chat_id=note.chat_id, text=reply, reply_parameters=reply_to(note.message_id))
+        with contextlib.suppress(TelegramRetryAfter):  # recorded as failed; the refusal is not worth a longer wait
+            await within_limits(bot, refusal, budget_s=ACK_WAIT_S, before_waiting=session.commit)
     else:
         await bot.edit_message_text(reply, chat_id=note.chat_id, message_id=job.status_message_id)
     return job
@@ -211,12 +220,17 @@ def reply_to(message_id: int) -> ReplyParameters:
 
 
 async def _queue(bot: Bot, session: AsyncSession, job: Job, note: Note, lang: str, arq: ArqRedis) -> None:
-    """Acknowledge with the queue position, then queue the job (Redis errors propagate to the caller)."""
+    """Acknowledge with the queue position, then queue the job (Redis errors propagate to the caller). Beyond
+    Telegram's rate limits (a burst of notes) the acknowledgement waits its turn, up to ``ACK_WAIT_S``; after that
+    the note is queued without one, and the worker's first progress message stands for it."""
     position = await queue_position(session, job)
-    status = await bot.send_message(
-        note.chat_id, t("queued", lang, position=position), reply_parameters=reply_to(note.message_id)
-    )
-    await set_status_message(session, job, status.message_id)
+    text = t("queued", lang, position=position)
+    ack = SendMessage(chat_id=note.chat_id, text=text, reply_parameters=reply_to(note.message_id))
+    try:
+        status = await within_limits(bot, ack, budget_s=ACK_WAIT_S, before_waiting=session.commit)
+        await set_status_message(session, job, status.message_id)
+    except TelegramRetryAfter:
+        log.warning("job %s: queued without an acknowledgement (Telegram's rate limit)", job.id)
     await enqueue_note(arq, job_id=job.id, key=job.key)
     log.info("queued job %s (%s, %s s)", job.id, job.kind, job.duration_s)
 

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from bot.handlers import voice
 from core.db.models import AuditLog, Job, JobStatus, ModelSetting
 from ml.audio import decode_audio
 from ml.wer import wer
 from testkit.settings import ADMIN_ID, DEFAULT_DENOISER, TOKEN
 from testkit.speech import noisy_speech
 from testkit.stack import USER, Stack, finished, job_for, send_note
+from worker import replies
 
 
 async def test_voice_note_is_acknowledged_cleaned_and_transcribed(stack: Stack) -> None:
@@ -213,11 +215,50 @@ async def test_token_stays_out_of_logs(stack: Stack, caplog: pytest.LogCaptureFi
     assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
 
 
-async def test_telegram_429_is_retried_after_its_delay(stack: Stack) -> None:
+async def test_a_rate_limited_acknowledgement_waits_its_turn(stack: Stack) -> None:
+    fake = stack.telegram
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    update = send_note(stack, USER, noisy_speech(4.0, snr_db=15.0)[0])
+    await finished(stack, USER)
+    acks = fake.sent("sendMessage", USER)
+    assert [c.error for c in acks] == [429, None] and acks[1].at - acks[0].at >= 1.0
+    job = await job_for(stack, update)
+    assert job.status == JobStatus.done and job.status_message_id is not None
+
+
+async def test_a_note_whose_acknowledgement_telegram_holds_back_is_still_answered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(voice, "ACK_WAIT_S", 0.5)  # Telegram's 1 s is more than the acknowledgement may wait
+    fake = stack.telegram
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    update = send_note(stack, USER, noisy_speech(4.0, snr_db=15.0)[0])
+    await finished(stack, USER)  # the worker's first progress message stands for the acknowledgement
+    assert [c.error for c in fake.sent("sendMessage", USER)][:2] == [429, None]
+    assert len(fake.sent("sendVoice", USER)) == 1
+    assert (await job_for(stack, update)).status == JobStatus.done
+
+
+async def test_telegram_429_on_the_answer_is_waited_out_in_place(stack: Stack) -> None:
+    # the chat's later notes wait for this one's answer: it waits Telegram's delay and sends again, not the job again
     fake = stack.telegram
     fake.fail_next("sendVoice", 429, "Too Many Requests: retry after 1", retry_after=1)
     noisy, _, _ = noisy_speech(4.0, snr_db=15.0)
     update = send_note(stack, USER, noisy)
+    await finished(stack, USER)
+    attempts = fake.sent("sendVoice", USER)
+    assert len(attempts) == 2 and attempts[1].at - attempts[0].at >= 1.0
+    job = await job_for(stack, update)
+    assert job.status == JobStatus.done and job.attempts == 1 and len(fake.sent("getFile")) == 1
+
+
+async def test_telegram_429_longer_than_the_wait_retries_the_job_after_its_delay(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replies, "SEND_WAIT_S", 0.5)  # Telegram's 1 s is more than a send may wait in place
+    fake = stack.telegram
+    fake.fail_next("sendVoice", 429, "Too Many Requests: retry after 1", retry_after=1)
+    update = send_note(stack, USER, noisy_speech(4.0, snr_db=15.0)[0])
     await finished(stack, USER)
     attempts = fake.sent("sendVoice", USER)
     assert len(attempts) == 2 and attempts[1].at - attempts[0].at >= 1.0

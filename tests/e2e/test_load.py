@@ -19,3 +19,13 @@ async def test_40_notes_from_20_users_answered_exactly_once() -> None:
     )
     assert result.exactly_once, {k: v for k, v in result.answers_per_note.items() if v != 1}
     assert len(result.ack_s) == 40
+
+
+async def test_a_burst_beyond_telegrams_rate_limits_is_acknowledged_and_answered_in_order_exactly_once() -> None:
+    # two users forward 8 notes each at once; the fake Bot API server answers sends beyond Telegram's limits (about
+    # a message a second in a chat after a short burst) with 429 and retry_after, as Telegram does
+    result = await run_load(16, 2, 1, whisper="tiny.en", denoiser="rnnoise", seconds=2.0, telegram_limits=True)
+    assert result.rate_limited > 0  # the limits were reached
+    assert len(result.ack_s) == 16  # every note acknowledged, each in its turn
+    assert result.exactly_once, {k: v for k, v in result.answers_per_note.items() if v != 1}
+    assert result.in_order
