@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench import common, wer_curve
 from ml.models import build_model
 from ml.paths import PathSettings
 from ml.train.losses import EnhancementLoss, WhisperFeatureLoss
@@ -106,3 +107,24 @@ def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
     before = start.state_dict()
     moved = [name for name, value in before.items() if not torch.equal(state[f"model.{name}"], value)]
     assert moved, "the fine-tune changed no weight"
+
+
+def test_the_smoke_fine_tune_has_a_wer_curve(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench.wer_curve`` exports a run's checkpoint as shipped and puts Whisper's WER on its output beside the
+    untouched notes and the shipped denoiser."""
+    data = make_tiny_data(shared, tmp_path / "data")
+    cfg = load_config(
+        CONFIGS / "deepfilternet3.yaml", name="smoke-curve", init_from=str(ROOT / "ml" / "weights" /
+        "deepfilternet3-vn1.tar.gz"), batch_size=2, max_steps=1, epoch_steps=1, val_count=2, val_seconds=1.0,
+        val_batch_size=2, val_at_start=False, audio_every_epochs=0, threads=2, clearml=False,
+        runs_dir=str(tmp_path / "runs"), data_dir=str(data), dnsmos=False, **{"mix.segment_s": 1.0, "mix.p_opus": 0.0},
+    )  # fmt: skip
+    last = train(cfg)
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setattr(common, "BENCHMARKS", benchmarks)
+    wer_curve.main([str(last), "--limit", "1", "--snrs", "10"])
+    rows = [line for line in benchmarks.read_text().splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == ["untouched note", "deepfilternet3-vn1", "step 1"]
+    assert all(0 <= float(row.split("|")[2]) <= 2 for row in rows[1:]), rows
