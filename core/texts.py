@@ -179,8 +179,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "✅ Теперь я расшифровываю здесь только по просьбе: ответьте /transcribe на запись.",
     },
     "chat_language_usage": {
-        "en": "Usage: /language <code> (en, ru, de, …) or /language auto",
-        "ru": "Использование: /language <код> (en, ru, de, …) или /language auto",
+        "en": "Usage: /language <code> (one of {codes}) or /language auto",
+        "ru": "Использование: /language <код> (один из: {codes}) или /language auto",
     },
     "chat_language_set": {
         "en": "✅ Notes in this chat are transcribed in: {language}.",

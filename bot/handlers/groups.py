@@ -12,7 +12,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.voice import group_request, is_group, note_of, private_request, submit
-from core.choices import REPLY_COMMAND
+from core.choices import REPLY_COMMAND, TRANSCRIBE_LANGUAGES
 from core.db.admin import audit
 from core.db.chats import get_chat, update_chat
 from core.db.models import User
@@ -79,8 +79,9 @@ async def auto(message: Message, command: CommandObject, bot: Bot, session: Asyn
 async def language(message: Message, command: CommandObject, bot: Bot, session: AsyncSession, lang: str) -> None:
     """/language <code>|auto: the language notes in this chat are transcribed in."""
     value = (command.args or "").strip().lower()
-    if not (value == "auto" or (value.isalpha() and 2 <= len(value) <= 3)):
-        await message.reply(t("chat_language_usage", lang))
+    if value not in TRANSCRIBE_LANGUAGES:  # the languages /settings offers: Whisper knows each
+        codes = ", ".join(code for code in TRANSCRIBE_LANGUAGES if code != "auto")
+        await message.reply(t("chat_language_usage", lang, codes=codes))
         return
     if await _allowed(message, bot, session, lang, "chat_language"):
         await update_chat(

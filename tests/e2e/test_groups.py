@@ -16,6 +16,7 @@ import pytest
 import soxr
 from sqlalchemy import select
 
+from core.db.chats import get_chat
 from core.db.models import AuditLog, Job, JobStatus
 from migrations import upgrade
 from ml.audio import encode_voice
@@ -97,6 +98,18 @@ async def test_transcribe_without_a_note_says_how(stack: Stack) -> None:
     fake.push_command(BOB, "transcribe", chat=GROUP)
     reply = await fake.wait_for(lambda: fake.sent("sendMessage", GROUP["id"]))
     assert "Reply with /transcribe to a voice note" in reply[0].params["text"]
+
+
+async def test_a_language_whisper_is_not_offered_is_refused_with_the_codes(stack: Stack) -> None:
+    telegram = stack.telegram
+    telegram.chat_members[(GROUP["id"], ALICE)] = "administrator"
+    telegram.push_command(ALICE, "language xx", chat=GROUP)
+    (usage,) = await telegram.wait_for(lambda: telegram.sent("sendMessage", GROUP["id"]))
+    codes = "en, ru, uk, de, fr, es, it, pt, tr, pl, zh, ja"  # what /settings offers
+    assert usage.params["text"] == f"Usage: /language <code> (one of {codes}) or /language auto"
+    async with stack.sessionmaker() as session:
+        chat = await get_chat(session, GROUP["id"])
+    assert chat is None or chat.transcribe_language is None
 
 
 async def test_only_chat_admins_switch_the_chat_to_automatic(stack: Stack) -> None:
