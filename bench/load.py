@@ -28,7 +28,7 @@ import numpy as np
 from redis.asyncio import Redis
 
 from bench.common import ROOT, markdown_table, record
-from core.queue import LOADED_KEY
+from core.fleet import LOADED_KEY
 from core.settings import Settings
 from ml.audio import SAMPLE_RATE, encode_voice
 from testkit.fake_telegram_service import RemoteTelegram

@@ -29,7 +29,7 @@ import psutil
 import redis
 
 from bench.common import ROOT, markdown_table, record
-from core.queue import LOADED_KEY
+from core.fleet import LOADED_KEY
 from core.settings import load_settings
 from testkit import no_torch
 from voicebot import wiring

@@ -1,6 +1,7 @@
-"""What the live workers say of themselves through Redis, for the admins' model switch: the versions each one
-cannot run and why (a worker image without torch cannot run Demucs, one without a weights package cannot run
-that version). Each worker writes its own key when it starts and refreshes it; it expires with the worker."""
+"""What the live workers say of themselves through Redis, for the admins: the model versions each one holds in
+memory, and the versions each one cannot run and why (a worker image without torch cannot run Demucs, one without
+a weights package cannot run that version). Each worker writes its own keys when it starts and refreshes them; they
+expire with the worker."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ import json
 
 from redis.asyncio import Redis
 
+LOADED_KEY = "voicebot:loaded:"  # + worker name → JSON of the versions it holds in memory
 UNRUNNABLE_KEY = "voicebot:unrunnable:"  # + worker name → JSON {family: {version: why}}
+
+
+async def workers_loaded(redis: Redis) -> list[str]:
+    """``worker: version + version`` for each live worker, sorted: the models it holds in memory."""
+    loaded = []
+    for key in await redis.keys(LOADED_KEY + "*"):
+        value = await redis.get(key)
+        if value is None:  # the worker went away meanwhile
+            continue
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        versions = " + ".join(str(v) for v in json.loads(value).values())
+        loaded.append(f"{name.removeprefix(LOADED_KEY)}: {versions}")
+    return sorted(loaded)
 
 
 def unrunnable_note(unrunnable: dict[str, dict[str, str]]) -> str:

@@ -9,7 +9,6 @@ JOB_FUNCTION = "process_note"
 WEB_JOB_FUNCTION = "process_upload"  # a file uploaded through the web page
 QUEUE_NAME = "voicebot:queue"
 HEALTH_CHECK_KEY = "voicebot:health-check"
-LOADED_KEY = "voicebot:loaded:"  # + worker name → JSON of the versions it holds in memory
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

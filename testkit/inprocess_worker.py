@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from arq.connections import ArqRedis
 from arq.worker import Worker
 
-from core.queue import LOADED_KEY
+from core.fleet import LOADED_KEY
 from core.settings import Settings
 from voicebot import wiring
 from worker.main import make_worker

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import RunningBot, polling, webhook
 from core.db.models import Job
-from core.queue import LOADED_KEY
+from core.fleet import LOADED_KEY
 from core.settings import Settings
 from ml.audio import encode_voice
 from testkit.fake_telegram import FakeTelegram

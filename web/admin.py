@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import secrets
 import time
 
@@ -17,8 +16,8 @@ from aiohttp import web
 
 from core.catalog import FAMILIES
 from core.db.admin import audit, get_active_models, job_stats, set_active_model
-from core.fleet import describe, workers_unable
-from core.queue import LOADED_KEY, queue_depth
+from core.fleet import describe, workers_loaded, workers_unable
+from core.queue import queue_depth
 from web.context import WebContext, context
 from web.language import VARY, language_of, remember_language
 from web.pages import admin_html, login_html
@@ -133,11 +132,7 @@ async def _dashboard(request: web.Request, nonce: str, message: str = "") -> str
     async with ctx.session() as session:
         active = await get_active_models(session, ctx.settings.default_models)
         numbers = await job_stats(session, midnight)
-    loaded = [
-        f"{key.decode().removeprefix(LOADED_KEY)}: {' + '.join(str(v) for v in json.loads(value).values())}"
-        for key in await ctx.queue.keys(LOADED_KEY + "*")
-        if (value := await ctx.queue.get(key)) is not None
-    ]
+    loaded = await workers_loaded(ctx.queue)
 
     def seconds(value: float | None) -> str:
         return "—" if value is None else f"{value:.1f} s"
@@ -157,7 +152,7 @@ async def _dashboard(request: web.Request, nonce: str, message: str = "") -> str
         csrf=_csrf(request, nonce),
         active=active,
         available={family: ctx.catalog.names(family) for family in FAMILIES},
-        loaded=sorted(loaded),
+        loaded=loaded,
         stats=stats,
         message=message,
     )

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.catalog import FAMILIES
 from core.db.admin import get_active_models
 from core.db.engine import make_engine, make_sessionmaker
-from core.fleet import UNRUNNABLE_KEY, unrunnable_note
-from core.queue import LOADED_KEY
+from core.fleet import LOADED_KEY, UNRUNNABLE_KEY, unrunnable_note
 from core.settings import Settings
 from core.telegram import make_bot
 from ml.pipeline import PipelineOptions

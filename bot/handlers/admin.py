@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.catalog import ModelCatalog
 from core.db.admin import audit, get_active_models, job_stats, set_active_model
 from core.db.models import User
-from core.fleet import describe, workers_unable
-from core.queue import LOADED_KEY, queue_depth
+from core.fleet import describe, workers_loaded, workers_unable
+from core.queue import queue_depth
 from core.settings import Settings
 from core.texts import t
 
@@ -47,11 +46,7 @@ async def models(
     message: Message, session: AsyncSession, settings: Settings, catalog: ModelCatalog, arq: ArqRedis, lang: str
 ) -> None:
     active = await get_active_models(session, settings.default_models)
-    loaded = [
-        f"{key.decode().removeprefix(LOADED_KEY)}: {' + '.join(str(v) for v in json.loads(value).values())}"
-        for key in await arq.keys(LOADED_KEY + "*")
-        if (value := await arq.get(key)) is not None
-    ]
+    loaded = await workers_loaded(arq)
     await message.answer(
         t(
             "models",
@@ -60,7 +55,7 @@ async def models(
             whisper=active["whisper"],
             denoisers=", ".join(catalog.names("denoiser")),
             whispers=", ".join(catalog.names("whisper")),
-            loaded="; ".join(sorted(loaded)) or "—",
+            loaded="; ".join(loaded) or "—",
         )
     )
 
