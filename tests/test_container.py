@@ -86,13 +86,13 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
     from core.settings import Settings
     from ml.registry import Registry
     from testkit.fake_telegram import FakeTelegram
-    from testkit.settings import ADMIN_ID, TOKEN
+    from testkit.settings import ADMIN_ID, TOKEN, redis_url
 
     telegram = FakeTelegram(TOKEN)
     url = await telegram.start()
-    redis_url = "redis://127.0.0.1:6379/8"
+    redis = redis_url((8,))  # the container tests run one at a time, on VOICEBOT_TEST_REDIS's server
     settings = Settings(telegram_bot_token=TOKEN, telegram_api_url=url, database_url=database_url,
-                        redis_url=redis_url, admin_ids=frozenset({ADMIN_ID}), _env_file=None)  # fmt: skip
+                        redis_url=redis, admin_ids=frozenset({ADMIN_ID}), _env_file=None)  # fmt: skip
     try:
         async with polling(settings, Registry(cache_dir=tmp_path), polling_timeout=1) as running:
             await running.arq.flushdb()
@@ -100,7 +100,7 @@ async def _serve_one_note(image: str, tmp_path: Path, database_url: str) -> None
             worker = await asyncio.create_subprocess_exec(
                 DOCKER, "run", "--rm", "--network", "host", "--name", container,
                 "-e", f"TELEGRAM_BOT_TOKEN={TOKEN}", "-e", f"TELEGRAM_API_URL={url}",
-                "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis_url}", image, "worker",
+                "-e", f"DATABASE_URL={database_url}", "-e", f"REDIS_URL={redis}", image, "worker",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             try:
