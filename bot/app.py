@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.handlers import admin, common, groups, results, voice
 from bot.handlers import settings as settings_handlers
-from bot.middlewares import ChatOrder, UserMiddleware
+from bot.middlewares import ChatOrder, InFlight, UserMiddleware
 from bot.webhook import webhook_app, webhook_secret
 from core.catalog import ModelCatalog
 from core.db.engine import make_engine, make_sessionmaker
@@ -50,7 +50,8 @@ def make_dispatcher(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], arq: ArqRedis, catalog: ModelCatalog
 ) -> Dispatcher:
     """Routers, middlewares and the shared objects handlers receive by name."""
-    dp = Dispatcher(settings=settings, arq=arq, catalog=catalog)
+    dp = Dispatcher(settings=settings, arq=arq, catalog=catalog, in_flight=InFlight())
+    dp.update.outer_middleware(dp["in_flight"])
     dp.update.outer_middleware(ChatOrder())
     dp.update.outer_middleware(UserMiddleware(sessionmaker))
     dp.include_routers(
@@ -76,8 +77,8 @@ COMMANDS = [
 ]
 
 
-# how long updates in flight get to finish when a webhook server stops (under Docker's 10-s stop grace period)
-WEBHOOK_SHUTDOWN_S = 8.0
+# how long updates in flight get to finish when the bot stops (under Docker's 10-s stop grace period)
+SHUTDOWN_S = 8.0
 
 
 @dataclass
@@ -124,12 +125,16 @@ async def _remove_webhook(bot: Bot) -> None:
 async def polling(
     settings: Settings, catalog: ModelCatalog, *, handle_signals: bool = False, polling_timeout: int = 10
 ) -> AsyncIterator[RunningBot]:
-    """Start long polling in a task (after removing a webhook left set); on leaving, stop it and close the Bot API
-    session, Redis and the database."""
+    """Start long polling in a task (after removing a webhook left set); on leaving, stop it, let the updates being
+    handled finish (up to ``SHUTDOWN_S``: Telegram will not deliver them again), and close the Bot API session,
+    Redis and the database."""
     async with _connected(settings, catalog) as (bot, dispatcher, arq, engine, sessionmaker):
         await _remove_webhook(bot)
         task = asyncio.create_task(
-            dispatcher.start_polling(bot, handle_signals=handle_signals, polling_timeout=polling_timeout)
+            # the session is closed here once the updates being handled are done, not by aiogram as polling stops
+            dispatcher.start_polling(
+                bot, handle_signals=handle_signals, polling_timeout=polling_timeout, close_bot_session=False
+            )
         )
 
         async def stop() -> None:
@@ -142,6 +147,9 @@ async def polling(
             await stop()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            in_flight: InFlight = dispatcher["in_flight"]
+            if not await in_flight.drained(SHUTDOWN_S):
+                log.error("stopping with %d updates still being handled after %s s", in_flight.count, SHUTDOWN_S)
 
 
 @asynccontextmanager
@@ -151,7 +159,7 @@ async def webhook(
     """Serve the webhook (``bot.webhook.webhook_app``) on ``TELEGRAM_WEBHOOK_HOST:PORT`` at ``TELEGRAM_WEBHOOK_PATH``,
     then point Telegram at ``TELEGRAM_WEBHOOK_URL`` with the secret, the update types the handlers use, and the
     updates it holds kept. On leaving (or SIGINT/SIGTERM with ``handle_signals``): stop listening, finish the
-    updates in flight (up to ``WEBHOOK_SHUTDOWN_S``), close the Bot API session, Redis and the database. The
+    updates in flight (up to ``SHUTDOWN_S``), close the Bot API session, Redis and the database. The
     webhook stays set, as in aiogram's examples: Telegram keeps the updates that arrive while the bot restarts and
     delivers them once it listens again, and one replica stopping must not cut the others off."""
     url, path = settings.telegram_webhook_url, settings.telegram_webhook_path
@@ -160,7 +168,7 @@ async def webhook(
     secret = webhook_secret(settings)
     async with _connected(settings, catalog) as (bot, dispatcher, arq, engine, sessionmaker):
         app = webhook_app(dispatcher, bot, secret=secret, path=path)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=WEBHOOK_SHUTDOWN_S)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_S)
         await runner.setup()
         stopping = asyncio.Event()
 

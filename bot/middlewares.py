@@ -1,5 +1,5 @@
-"""Middlewares: one chat's updates are handled in the order they came; every update gets its user record and
-interface language."""
+"""Middlewares: the updates being handled are counted (a stopping bot waits for them); one chat's updates are
+handled in the order they came; every update gets its user record and interface language."""
 
 from __future__ import annotations
 
@@ -13,6 +13,40 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db.users import upsert_user
 from core.texts import pick_language
+
+
+class InFlight(BaseMiddleware):
+    """Counts the updates being handled, so that a bot taking updates by long polling can let them finish before it
+    closes its connections: Telegram forgets an update once the next ``getUpdates`` asks past it, which aiogram
+    does while the handlers of the last batch still run, so an update abandoned at a stop would be lost."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        self.count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no update is being handled (at most ``timeout`` seconds); False if some still are."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
 
 class ChatOrder(BaseMiddleware):

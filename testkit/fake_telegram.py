@@ -261,6 +261,11 @@ class FakeTelegram:
         async with aiohttp.ClientSession() as http:
             return await self._push(http, self.webhook.url, update, secret)
 
+    @property
+    def pending(self) -> int:
+        """Updates not yet taken: by long polling, those no ``getUpdates`` has asked past."""
+        return len(self._updates)
+
     def fail_next(self, method: str, code: int, description: str, **parameters: Any) -> None:
         """Make the next call of ``method`` fail with ``code`` (e.g. 429 with retry_after)."""
         self.failures.setdefault(method, []).append((code, description, parameters))

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from core.db.engine import make_engine, make_sessionmaker
 from core.db.models import Job, JobStatus, User, utcnow
 from migrations import upgrade
 from ml.audio import encode_voice
-from testkit.fake_telegram import FakeTelegram
+from testkit.fake_telegram import FakeTelegram, RateLimits
+from testkit.settings import TOKEN
 from testkit.speech import noisy_speech
 from testkit.stack import USER, Stack, finished, job_for, make_settings, run_stack, send_note
 from voicebot.supervisor import embedded_redis
@@ -378,3 +380,29 @@ async def test_a_note_past_its_time_limit_is_stopped_and_the_worker_moves_on(
         assert jobs[1].started_at is not None and jobs[0].finished_at is not None
         assert (jobs[1].started_at - jobs[0].finished_at).total_seconds() < 5
         assert not telegram.sent("sendVoice", USER)
+
+
+async def test_notes_being_handled_when_a_polling_bot_stops_are_recorded_and_acknowledged(
+    database_url: str, models: PipelineRunner, tmp_path: Path
+) -> None:
+    # Telegram forgets an update once getUpdates asks past it, which aiogram does while the last batch's handlers
+    # still run; here they run for seconds (one user's six notes, acknowledged one a second beyond Telegram's burst,
+    # one after another): a bot stopped meanwhile must finish them before closing its connections, or notes are lost
+    telegram = FakeTelegram(TOKEN, limits=RateLimits())
+    settings = make_settings(await telegram.start(), database_url, models, tmp_path)
+    try:
+        async for stack in run_stack(telegram, settings, models, with_worker=False):
+            for index in range(6):
+                send_note(stack, 9_000, data=bytes([index]) * 2_000)
+            while telegram.pending:  # taken, and confirmed by the next getUpdates
+                await asyncio.sleep(0.002)
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                jobs = (await session.scalars(select(Job).where(Job.user_id == 9_000))).all()
+        finally:
+            await engine.dispose()
+    finally:
+        await telegram.stop()
+    assert len(jobs) == 6 and all(job.status_message_id is not None for job in jobs)
+    assert len([c for c in telegram.sent("sendMessage") if c.error is None]) == 6
