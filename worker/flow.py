@@ -201,6 +201,9 @@ async def run_job(context: JobContext, job_id: int, *, source: str, route: Route
         raise
     finally:
         beating.cancel()
+        # awaited, so that a beat cut short gives its database connection back before the job is over (else a
+        # worker closing its engine next could leave the beat waiting on a connection that is gone)
+        await asyncio.gather(beating, return_exceptions=True)
 
 
 async def record_job(state: WorkerState, job_id: int, **fields: object) -> None:

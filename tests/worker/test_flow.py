@@ -253,3 +253,11 @@ async def test_jobs_read_arqs_context_through_one_accessor(state: WorkerState) -
     assert job_context({"state": state}).attempt == 1  # a cron job run by hand
     with pytest.raises(WorkerNotStarted):
         job_context({"setup": None})
+
+
+async def test_the_heartbeat_is_over_when_the_job_is(state: WorkerState) -> None:
+    # a beat cut short but not awaited could still hold a database connection when the worker closes its engine
+    job_id = await add_job(state)
+    assert await run_job(JobContext(state), job_id, source="telegram", route=opener([])) == "done"
+    beats = [task for task in asyncio.all_tasks() if getattr(task.get_coro(), "__qualname__", "") == "_keep_beating"]
+    assert beats == []
