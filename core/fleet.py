@@ -6,6 +6,7 @@ expire with the worker."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -13,17 +14,22 @@ LOADED_KEY = "voicebot:loaded:"  # + worker name → JSON of the versions it hol
 UNRUNNABLE_KEY = "voicebot:unrunnable:"  # + worker name → JSON {family: {version: why}}
 
 
-async def workers_loaded(redis: Redis) -> list[str]:
-    """``worker: version + version`` for each live worker, sorted: the models it holds in memory."""
-    loaded = []
-    for key in await redis.keys(LOADED_KEY + "*"):
+async def _notes(redis: Redis, prefix: str) -> dict[str, Any]:
+    """What each live worker wrote under ``prefix`` + its name: worker name → the JSON, parsed."""
+    notes: dict[str, Any] = {}
+    for key in await redis.keys(prefix + "*"):
         value = await redis.get(key)
         if value is None:  # the worker went away meanwhile
             continue
         name = key.decode() if isinstance(key, bytes) else str(key)
-        versions = " + ".join(str(v) for v in json.loads(value).values())
-        loaded.append(f"{name.removeprefix(LOADED_KEY)}: {versions}")
-    return sorted(loaded)
+        notes[name.removeprefix(prefix)] = json.loads(value)
+    return notes
+
+
+async def workers_loaded(redis: Redis) -> list[str]:
+    """``worker: version + version`` for each live worker, sorted: the models it holds in memory."""
+    loaded = await _notes(redis, LOADED_KEY)
+    return sorted(f"{worker}: {' + '.join(str(v) for v in held.values())}" for worker, held in loaded.items())
 
 
 def unrunnable_note(unrunnable: dict[str, dict[str, str]]) -> str:
@@ -33,16 +39,8 @@ def unrunnable_note(unrunnable: dict[str, dict[str, str]]) -> str:
 
 async def workers_unable(redis: Redis, family: str, version: str) -> dict[str, str]:
     """The live workers that cannot run ``version`` of ``family``: worker name → why."""
-    unable: dict[str, str] = {}
-    for key in await redis.keys(UNRUNNABLE_KEY + "*"):
-        value = await redis.get(key)
-        if value is None:  # the worker went away meanwhile
-            continue
-        why = json.loads(value).get(family, {}).get(version)
-        if why is not None:
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            unable[name.removeprefix(UNRUNNABLE_KEY)] = why
-    return unable
+    notes = await _notes(redis, UNRUNNABLE_KEY)
+    return {worker: why for worker, note in notes.items() if (why := note.get(family, {}).get(version)) is not None}
 
 
 def describe(unable: dict[str, str]) -> str:
