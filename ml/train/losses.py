@@ -74,15 +74,25 @@ class WhisperFeatureLoss(nn.Module):
     without gain: from the fourth block of base on a few channels reach ±500 and would make a raw error rise and
     fall with the noise), averaged over the layers; it grows with the noise at every block. The encoder is frozen
     and kept out of this module's parameters and state (a checkpoint of the denoiser does not carry Whisper);
-    gradients flow through it to the estimate. 16-kHz ``(batch, time)``."""
+    gradients flow through it to the estimate. 16-kHz ``(batch, time)``.
 
-    def __init__(self, encoder: WhisperEncoder, layers: Sequence[int] = (1, 3, 5)) -> None:
+    With ``mix`` above 0 Whisper hears what the pipeline's ``mix`` strategy gives it: the estimate with that share
+    of the noisy input added back (``noisy`` must then be passed)."""
+
+    def __init__(self, encoder: WhisperEncoder, layers: Sequence[int] = (1, 3, 5), *, mix: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= mix < 1.0:
+            raise ValueError("mix must be within [0, 1)")
         self.mel = LogMel()
         self.layers = tuple(layers)
+        self.mix = mix
         self._encoder = [encoder.requires_grad_(False).eval()]  # in a list: not a submodule
 
-    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, estimate: torch.Tensor, target: torch.Tensor, noisy: torch.Tensor | None = None) -> torch.Tensor:
+        if self.mix:
+            if noisy is None:
+                raise ValueError("this Whisper-feature loss hears the mix: pass the noisy input")
+            estimate = (1.0 - self.mix) * estimate + self.mix * noisy.reshape(estimate.shape)
         encoder = self._encoder[0]
         if encoder.positions.device != estimate.device:
             self._encoder[0] = encoder = encoder.to(estimate.device)
@@ -128,8 +138,11 @@ class EnhancementLoss(nn.Module):
         self.compressed = CompressedSpectrumLoss() if compressed or compressed_complex else None
         self.whisper = whisper if whisper_weight else None
 
-    def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``estimate`` and ``target`` shaped (batch, time) or (batch, 1, time)."""
+    def forward(
+        self, estimate: torch.Tensor, target: torch.Tensor, noisy: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``estimate``, ``target`` (and ``noisy``, the input, which a Whisper loss on the mix needs) shaped
+        (batch, time) or (batch, 1, time)."""
         estimate, target = estimate.reshape(estimate.shape[0], -1), target.reshape(target.shape[0], -1)
         parts = {"l1": F.l1_loss(estimate, target)}
         if self.stft is not None:
@@ -137,6 +150,6 @@ class EnhancementLoss(nn.Module):
         if self.compressed is not None:
             parts["compressed"], parts["compressed_complex"] = self.compressed(estimate, target)
         if self.whisper is not None:
-            parts["whisper"] = self.whisper(estimate, target)
+            parts["whisper"] = self.whisper(estimate, target, noisy)
         total = sum(self.weights[name] * value for name, value in parts.items())
         return total, parts  # type: ignore[return-value]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -76,6 +77,8 @@ class TrainConfig(BaseModel):
     whisper_feature_weight: NonNegativeFloat = 0.0
     whisper_feature_layers: tuple[int, ...] = (1, 3, 5)  # blocks, 0-based (base has 6)
     whisper_feature_version: str = "base"
+    # > 0: Whisper hears the estimate with this share of the noisy input added back, as the pipeline's mix does
+    whisper_feature_mix: float = Field(0.0, ge=0.0, lt=1.0)
     # optimiser
     optim: OptimConfig = OptimConfig()
     grad_clip: NonNegativeFloat = 0.0
@@ -228,8 +231,13 @@ def _whisper_loss(cfg: TrainConfig) -> WhisperFeatureLoss:
     from ml.whisper_encoder import WhisperEncoder
 
     encoder = WhisperEncoder.from_registry(PathSettings().registry(), cfg.whisper_feature_version)
-    log.info("Whisper-feature loss: %s encoder, blocks %s", cfg.whisper_feature_version, cfg.whisper_feature_layers)
-    return WhisperFeatureLoss(encoder, cfg.whisper_feature_layers)
+    log.info(
+        "Whisper-feature loss: %s encoder, blocks %s, mix %g",
+        cfg.whisper_feature_version,
+        cfg.whisper_feature_layers,
+        cfg.whisper_feature_mix,
+    )
+    return WhisperFeatureLoss(encoder, cfg.whisper_feature_layers, mix=cfg.whisper_feature_mix)
 
 
 def _init_weights(model: nn.Module, arch: str, path: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class EnhancementSystem(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         noisy, clean = batch
-        total, parts = self.loss(self.model(noisy), clean)
+        total, parts = self.loss(self.model(noisy), clean, noisy)
         self.log("train/loss", total, prog_bar=True)
         self.log_dict({f"train/{name}": value for name, value in parts.items()})
         return total
@@ -52,7 +52,7 @@ class EnhancementSystem(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         noisy, clean = batch
         estimate = self.model(noisy).squeeze(1)
-        total, _ = self.loss(estimate, clean)
+        total, _ = self.loss(estimate, clean, noisy)
         self.log("val/loss", total, batch_size=noisy.shape[0])
         self.metrics.update(estimate, clean)
         if self.dnsmos is not None:

@@ -23,8 +23,13 @@ from testkit.tiny_data import make_tiny_data
 
 
 @pytest.fixture(scope="module")
-def loss() -> WhisperFeatureLoss:
-    return WhisperFeatureLoss(WhisperEncoder.from_registry(PathSettings().registry(), "base"))
+def encoder() -> WhisperEncoder:
+    return WhisperEncoder.from_registry(PathSettings().registry(), "base")
+
+
+@pytest.fixture(scope="module")
+def loss(encoder: WhisperEncoder) -> WhisperFeatureLoss:
+    return WhisperFeatureLoss(encoder)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +64,38 @@ def test_gradients_reach_the_estimate_and_whisper_stays_out(loss: WhisperFeature
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_on_the_mix_whisper_hears_the_estimate_with_the_noisy_input_added_back(
+    encoder: WhisperEncoder, loss: WhisperFeatureLoss, speech: torch.Tensor
+) -> None:
+    """The transcriber's model is judged on what the pipeline's mix strategy lets Whisper hear."""
+    on_mix = WhisperFeatureLoss(encoder, mix=0.3)
+    noisy, estimate = with_noise(speech, 0.0), with_noise(speech, 10.0)
+    with torch.no_grad():
+        assert on_mix(estimate, speech, noisy).item() == pytest.approx(
+            loss(0.7 * estimate + 0.3 * noisy, speech).item(), rel=1e-5
+        )
+        perfect = on_mix(speech, speech, noisy).item()  # a perfect estimate still carries the noise added back
+        assert 0 < perfect < loss(noisy, speech).item()
+    total = EnhancementLoss(whisper=on_mix, whisper_weight=1.0)
+    _, parts = total(estimate[:, None], speech, noisy[:, None])  # shaped as the training step's batches
+    assert parts["whisper"].item() == pytest.approx(on_mix(estimate, speech, noisy).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="noisy"):
+        on_mix(estimate, speech)
+
+
 def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
     shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two steps of DeepFilterNet3 from the shipped deepfilternet3-vn1 with the Whisper-feature loss beside the
-    spectral ones, on tiny data: every step computes it, the weights move, the checkpoint holds no Whisper."""
+    spectral ones (heard on the mix, as the transcriber's config does), on tiny data: every step computes it, the
+    weights move, the checkpoint holds no Whisper."""
     data = make_tiny_data(shared, tmp_path / "data")
     cfg = load_config(  # the shipped fine-tune config, smoke-sized
         CONFIGS / "deepfilternet3.yaml",
         name="smoke-whisper",
         init_from=str(ROOT / "ml" / "weights" / "deepfilternet3-vn1.tar.gz"),
         whisper_feature_weight=1.0,
+        whisper_feature_mix=0.3,  # as the transcriber's config: Whisper hears the mix
         batch_size=2,
         max_steps=2,
         epoch_steps=2,
@@ -89,8 +115,10 @@ def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
     seen: list[dict[str, float]] = []
     original = EnhancementLoss.forward
 
-    def recording(self: EnhancementLoss, estimate: torch.Tensor, target: torch.Tensor) -> Any:
-        total, parts = original(self, estimate, target)
+    def recording(
+        self: EnhancementLoss, estimate: torch.Tensor, target: torch.Tensor, noisy: torch.Tensor | None = None
+    ) -> Any:
+        total, parts = original(self, estimate, target, noisy)
         if torch.is_grad_enabled():  # a training step, not validation
             seen.append({name: float(value) for name, value in parts.items()})
         return total, parts
