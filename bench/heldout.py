@@ -6,7 +6,8 @@ CC BY-SA 3.0; a kind of noise no training mixture has), at 0, 5 and 10 dB SNR. N
 ``shared/data``, so nothing was tuned on it.
 
     python -m bench.heldout [--count 30] [--model deepfilternet3 --model rnnoise ...] [--no-record]
-    python -m bench.heldout --wer [--count 60] [--whisper base]    # Whisper's WER: untouched note vs pipeline
+    python -m bench.heldout --wer [--count 60] [--whisper base] [--mix-ratios 0.2,0.5]
+                                   # Whisper's WER: untouched note vs pipeline (and its mix at other shares)
 
 Each model runs through ``ml.evaluate.enhance_at_working_level`` (16 kHz, at the pipeline's working level; a
 48-kHz model hears 16 → 48 → 16 kHz), and is scored with ``ml.metrics.score`` (PESQ-wb, STOI, SI-SDR, DNSMOS).
@@ -117,11 +118,13 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[])
     parser.add_argument("--wer", action="store_true", help="Whisper's WER instead: the untouched note vs the pipeline")
     parser.add_argument("--whisper", default="base", help="with --wer: the Whisper version")
+    parser.add_argument("--mix-ratios", default="", help="with --wer: the pipeline again with these mix shares")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     items = mixtures(args.count)
     if args.wer:
-        transcripts(items, args.whisper, write=not args.no_record)
+        ratios = [float(r) for r in args.mix_ratios.split(",") if r]
+        transcripts(items, args.whisper, ratios, write=not args.no_record)
     else:
         quality(items, args.model or list(DEFAULT_MODELS), write=not args.no_record)
 
@@ -163,39 +166,44 @@ def quality(items: list[Mixture], models: list[str], *, write: bool) -> None:
     record("Denoisers on held-out speech and noise", markdown_table(header, rows), notes, write=write)
 
 
-def transcripts(items: list[Mixture], whisper: str, *, write: bool) -> None:
+def transcripts(items: list[Mixture], whisper: str, ratios: list[float], *, write: bool) -> None:
     """Whisper's WER by SNR on the held-out mixtures (language given: Russian): clean speech, the untouched note,
-    and the whole pipeline with the worker's default settings, each note through ``Pipeline.process`` as a WAV
-    file (the untouched note with the denoiser off, so both are heard at the pipeline's working level)."""
+    and the whole pipeline with the worker's default settings (and again with each of ``ratios`` as its mix
+    share), each note through ``Pipeline.process`` as a WAV file (the untouched note with the denoiser off, so both
+    are heard at the pipeline's working level)."""
     settings = load_settings(whisper_threads=2)
     cache = wiring.model_cache(settings)
     transcriber = cache.transcriber(whisper)
     pipeline = Pipeline(cache.denoiser(settings.denoiser_version), transcriber)
     options = wiring.pipeline_options(settings, language=LANGUAGE)
     untouched = replace(options, limit_db=0.0)
+    others = [replace(options, mix_ratio=ratio) for ratio in ratios if ratio != options.mix_ratio]
     rows: list[list[object]] = []
-    by_snr: list[list[float]] = []  # clean, untouched, pipeline
+    by_snr: list[list[float]] = []  # clean, untouched, pipeline, the pipeline with other mix shares
     for snr in SNRS:
         chosen = [item for item in items if item.snr_db == snr]
         references = [item.text for item in chosen]
         clean = [pipeline.process(_wav(item.clean), untouched).transcript.text for item in chosen]
         original = [pipeline.process(_wav(item.noisy), untouched).transcript.text for item in chosen]
         processed = [pipeline.process(_wav(item.noisy), options) for item in chosen]
-        wers = [corpus_wer(references, hyps) for hyps in (clean, original, [r.transcript.text for r in processed])]
+        varied = [[pipeline.process(_wav(item.noisy), other).transcript.text for item in chosen] for other in others]
+        texts = [clean, original, [r.transcript.text for r in processed], *varied]
+        wers = [corpus_wer(references, hyps) for hyps in texts]
         by_snr.append(wers)
         heard = ", ".join(f"{k} {v}" for k, v in Counter(r.heard for r in processed).items())
-        rows.append([f"{snr:g}", len(chosen), *wers, wers[2] - wers[1], heard])
+        rows.append([f"{snr:g}", len(chosen), *wers[:3], wers[2] - wers[1], *wers[3:], heard])
         print(rows[-1], flush=True)
     means = [float(np.mean(column)) for column in zip(*by_snr, strict=True)]
-    rows.append(["mean", len(items), *means, means[2] - means[1], ""])
-    header = ["SNR dB", "notes", "clean speech", "untouched", "pipeline", "pipeline − untouched", "Whisper heard"]
+    rows.append(["mean", len(items), *means[:3], means[2] - means[1], *means[3:], ""])
+    header = ["SNR dB", "notes", "clean speech", "untouched", "pipeline", "pipeline − untouched"]
+    header += [f"pipeline, mix {other.mix_ratio:g}" for other in others] + ["Whisper heard"]
     notes = (
         f"Whisper `{whisper}` ({settings.whisper_compute_type}), language given (`{LANGUAGE}`); the pipeline with the "
         f"worker's defaults: denoiser `{settings.denoiser_version}` ({settings.denoiser_strength}), strategy "
-        f"`{options.strategy}`, beam {options.beam_size}. {len(items)} mixtures as in the table "
-        '"Denoisers on held-out speech and noise" (recorded Russian speech, male and female, in babble, pink, '
-        "brown, hum or recorded music; neither speakers nor noises in our data folders); corpus WER after "
-        "`ml.wer.normalize_text`; the mean row averages the SNR rows."
+        f"`{options.strategy}` (mix share {options.mix_ratio:g}), beam {options.beam_size}. {len(items)} mixtures as "
+        'in the table "Denoisers on held-out speech and noise" (recorded Russian speech, male and female, in '
+        "babble, pink, brown, hum or recorded music; neither speakers nor noises in our data folders); corpus WER "
+        "after `ml.wer.normalize_text`; the mean row averages the SNR rows."
     )
     record(f"Transcript WER on held-out speech and noise (whisper {whisper})", markdown_table(header, rows), notes,
            write=write)  # fmt: skip

@@ -1,7 +1,10 @@
 """Transcript accuracy: WER of Whisper on dev speech mixed with held-out noise at several SNRs, for clean
 speech, the untouched noisy note, and each denoiser × transcription strategy. Writes a table and a plot.
 
-    python -m bench.wer [--whisper base] [--denoisers rnnoise] [--snrs 0,5,10,20] [--limit 40] [--no-record]
+    python -m bench.wer [--whisper base] [--denoisers rnnoise] [--snrs 0,5,10,20] [--limit 40]
+                        [--mix-ratios 0.2,0.3,0.5] [--no-record]
+
+``--mix-ratios`` adds a column per share of the untouched note added back (the ``mix`` column is the pipeline's).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--snrs", default="0,5,10,20")
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--mix-ratios", default="", help="more mix columns: shares of the untouched note, e.g. 0.2,0.5")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -55,7 +59,10 @@ def main() -> None:
     transcriber = cache.transcriber(args.whisper)
     options = PipelineOptions(language="en", beam_size=args.beam)
     snrs = [float(s) for s in args.snrs.split(",")]
-    columns = ["original"] + [f"{d} {s}" for d in args.denoisers.split(",") for s in WITH_DENOISER]
+    ratios = [float(r) for r in args.mix_ratios.split(",") if r]
+    columns = ["original"] + [
+        f"{d} {s}" for d in args.denoisers.split(",") for s in [*WITH_DENOISER, *(f"mix {r:g}" for r in ratios)]
+    ]
     results: dict[str, list[float]] = {c: [] for c in columns}
 
     clean_items = dev_mixtures(100.0, args.limit)
@@ -82,7 +89,13 @@ def main() -> None:
                 )
                 picked = {"denoised": denoised, "mix": mix, "best": surer(original, denoised)[0]}
                 picked["auto"] = mix if auto_hears(noisy) == "mix" else original
-                for strategy in WITH_DENOISER:
+                for ratio in ratios:
+                    picked[f"mix {ratio:g}"] = (
+                        mix
+                        if ratio == options.mix_ratio
+                        else transcriber.transcribe(mixed(noisy, cleaned, ratio), language="en", beam_size=args.beam)
+                    )
+                for strategy in picked:
                     hyps[f"{name} {strategy}"].append(picked[strategy].text)
         row: list[object] = [f"{snr:.0f}", clean_wer]
         for column in columns:
@@ -99,9 +112,9 @@ def main() -> None:
         "`shared/data/speech/dev` (LibriSpeech test-other), each mixed with one of the 7 held-out `noise/dev` "
         "recordings; corpus WER after normalisation (lower case, no punctuation, abbreviations spelled out). "
         "`best` keeps whichever of original/denoised Whisper is more confident in (mean log-probability); "
-        f"`mix` adds half of the original back; `auto` is `mix` when the note's level range (95th over 10th "
-        f"percentile of 20-ms frame energies) is under {AUTO_MIX_BELOW_DB:g} dB, else `original` (share of notes "
-        f"mixed per SNR: {mixed_share})." + (f" Plot: `{plot.relative_to(ROOT)}`." if plot else "")
+        f"`mix` adds {options.mix_ratio:g} of the original back; `auto` is `mix` when the note's level range "
+        f"(95th over 10th percentile of 20-ms frame energies) is under {AUTO_MIX_BELOW_DB:g} dB, else `original` "
+        f"(share of notes mixed per SNR: {mixed_share})." + (f" Plot: `{plot.relative_to(ROOT)}`." if plot else "")
     )
     record(f"Transcript WER by SNR and strategy (whisper {args.whisper})", table, notes, write=not args.no_record)
 

@@ -2,12 +2,13 @@
 speech, beside Whisper on the untouched notes and on a shipped denoiser's output.
 
     python -m bench.wer_curve CHECKPOINT... [--baseline deepfilternet3-vn1] [--snrs 0,5,10] [--limit 20]
-                              [--whisper base] [--note "..."] [--no-record]
+                              [--whisper base] [--mix 0.3] [--note "..."] [--no-record]
 
 Each checkpoint (``runs/<name>/checkpoints/*.ckpt``, or copies of ``last.ckpt`` taken as the run went) is exported
 as ``ml export`` would ship it, to a temporary folder, and runs through the same code as a shipped version. The
 mixtures are ``bench.wer``'s (dev speech, held-out dev noise); Whisper hears the denoised audio alone (the
-``denoised`` strategy), which is what a recogniser-aware loss changes.
+``denoised`` strategy), which is what a recogniser-aware loss changes, or with ``--mix`` that share of the untouched
+note added back (the ``mix`` strategy, what a run trained with ``whisper_feature_mix`` is judged on).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ml.denoisers import Denoiser, enhance
 from ml.export import export
 from ml.loader import ModelCache
 from ml.paths import PathSettings
+from ml.pipeline import mixed
 from ml.registry import WEIGHTS_DIR, Registry
 from ml.transcriber import Transcriber
 from ml.wer import corpus_wer
@@ -41,12 +43,17 @@ def wer_row(
     items_by_snr: dict[float, list[tuple[np.ndarray, np.ndarray, str]]],
     denoiser: Denoiser | None,
     beam: int,
+    mix: float = 0.0,
 ) -> list[float]:
-    """Corpus WER at each SNR of Whisper on ``denoiser``'s output (None: on the untouched mixtures)."""
+    """Corpus WER at each SNR of Whisper on ``denoiser``'s output with ``mix`` of the untouched mixture added back
+    (None: on the untouched mixtures)."""
     row = []
     for items in items_by_snr.values():
         references = [text for _, _, text in items]
-        heard = [noisy if denoiser is None else enhance(denoiser, noisy, SAMPLE_RATE) for noisy, _, _ in items]
+        heard = [
+            noisy if denoiser is None else mixed(noisy, enhance(denoiser, noisy, SAMPLE_RATE), mix)
+            for noisy, _, _ in items
+        ]
         hyps = [transcriber.transcribe(audio, language="en", beam_size=beam).text for audio in heard]
         row.append(corpus_wer(references, hyps))
     return row
@@ -60,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--whisper", default="base")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--mix", type=float, default=0.0, help="share of the untouched note added back (0: none)")
     parser.add_argument("--note", default="", help="a sentence on the run")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
@@ -79,11 +87,11 @@ def main(argv: list[str] | None = None) -> None:
         transcriber = cache.transcriber(args.whisper)
         rows: list[list[object]] = []
         for label, denoiser in [("untouched note", None), (args.baseline, cache.denoiser(args.baseline))]:
-            values = wer_row(transcriber, items_by_snr, denoiser, args.beam)
+            values = wer_row(transcriber, items_by_snr, denoiser, args.beam, args.mix)
             rows.append([label, *values, float(np.mean(values))])
             print(rows[-1], flush=True)
         for step, version in versions.items():
-            values = wer_row(transcriber, items_by_snr, cache.denoiser(version), args.beam)
+            values = wer_row(transcriber, items_by_snr, cache.denoiser(version), args.beam, args.mix)
             rows.append([f"step {step}", *values, float(np.mean(values))])
             print(rows[-1], flush=True)
     table = markdown_table(["Whisper hears", *[f"WER {snr:g} dB" for snr in snrs], "mean"], rows)
@@ -91,7 +99,11 @@ def main(argv: list[str] | None = None) -> None:
         f"Whisper `{args.whisper}` int8, beam {args.beam}, English; {args.limit} utterances of "
         "`shared/data/speech/dev` (LibriSpeech test-other), each mixed with one of the held-out `noise/dev` "
         "recordings as in `bench.wer`; each checkpoint exported as shipped (ONNX graphs for DeepFilterNet3) and its "
-        "output alone transcribed (the `denoised` strategy)."
+        + (
+            f"output transcribed with {args.mix:g} of the untouched note added back (the `mix` strategy)."
+            if args.mix
+            else "output alone transcribed (the `denoised` strategy)."
+        )
     )
     record("WER curve: Whisper on a training run's output, by step", table, notes, write=not args.no_record)
 

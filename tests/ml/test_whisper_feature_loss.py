@@ -156,3 +156,7 @@ def test_the_smoke_fine_tune_has_a_wer_curve(
     rows = [line for line in benchmarks.read_text().splitlines() if line.startswith("| ")]
     assert [row.split("|")[1].strip() for row in rows[1:]] == ["untouched note", "deepfilternet3-vn1", "step 1"]
     assert all(0 <= float(row.split("|")[2]) <= 2 for row in rows[1:]), rows
+    wer_curve.main([str(last), "--limit", "1", "--snrs", "10", "--mix", "0.3", "--no-record"])  # what Whisper hears
+    printed = capsys.readouterr().out  # of the transcriber's model: its output with 0.3 of the note added back
+    assert "with 0.3 of the untouched note added back (the `mix` strategy)" in printed
+    assert "| step 1 |" in printed
