@@ -32,9 +32,10 @@ from core.choices import STRENGTH_LIMIT_DB
 from core.settings import load_settings
 from ml.audio import SAMPLE_RATE, decode_audio
 from ml.data.synth import colored_noise, hum, mix_at_snr
+from ml.errors import NoSpeech
 from ml.evaluate import enhance_at_working_level, load_denoiser, split_limit
 from ml.metrics import dnsmos_available, score
-from ml.pipeline import Pipeline
+from ml.pipeline import Pipeline, PipelineOptions
 from ml.wer import corpus_wer
 from voicebot import wiring
 
@@ -183,14 +184,14 @@ def transcripts(items: list[Mixture], whisper: str, ratios: list[float], *, writ
     for snr in SNRS:
         chosen = [item for item in items if item.snr_db == snr]
         references = [item.text for item in chosen]
-        clean = [pipeline.process(_wav(item.clean), untouched).transcript.text for item in chosen]
-        original = [pipeline.process(_wav(item.noisy), untouched).transcript.text for item in chosen]
-        processed = [pipeline.process(_wav(item.noisy), options) for item in chosen]
-        varied = [[pipeline.process(_wav(item.noisy), other).transcript.text for item in chosen] for other in others]
-        texts = [clean, original, [r.transcript.text for r in processed], *varied]
+        clean = [_heard(pipeline, item.clean, untouched)[0] for item in chosen]
+        original = [_heard(pipeline, item.noisy, untouched)[0] for item in chosen]
+        processed = [_heard(pipeline, item.noisy, options) for item in chosen]
+        varied = [[_heard(pipeline, item.noisy, other)[0] for item in chosen] for other in others]
+        texts = [clean, original, [text for text, _ in processed], *varied]
         wers = [corpus_wer(references, hyps) for hyps in texts]
         by_snr.append(wers)
-        heard = ", ".join(f"{k} {v}" for k, v in Counter(r.heard for r in processed).items())
+        heard = ", ".join(f"{k} {v}" for k, v in Counter(what for _, what in processed).items())
         rows.append([f"{snr:g}", len(chosen), *wers[:3], wers[2] - wers[1], *wers[3:], heard])
         print(rows[-1], flush=True)
     means = [float(np.mean(column)) for column in zip(*by_snr, strict=True)]
@@ -203,10 +204,21 @@ def transcripts(items: list[Mixture], whisper: str, ratios: list[float], *, writ
         f"`{options.strategy}` (mix share {options.mix_ratio:g}), beam {options.beam_size}. {len(items)} mixtures as "
         'in the table "Denoisers on held-out speech and noise" (recorded Russian speech, male and female, in '
         "babble, pink, brown, hum or recorded music; neither speakers nor noises in our data folders); corpus WER "
-        "after `ml.wer.normalize_text`; the mean row averages the SNR rows."
+        "after `ml.wer.normalize_text`; the mean row averages the SNR rows; a note the pipeline finds no speech in "
+        "(the user is told so) counts as an empty transcript."
     )
     record(f"Transcript WER on held-out speech and noise (whisper {whisper})", markdown_table(header, rows), notes,
            write=write)  # fmt: skip
+
+
+def _heard(pipeline: Pipeline, audio: np.ndarray, options: PipelineOptions) -> tuple[str, str]:
+    """(the transcript, what Whisper heard) of ``audio`` through the pipeline; a note the pipeline finds no speech
+    in (it answers the user so) counts as an empty transcript, every word of it lost."""
+    try:
+        result = pipeline.process(_wav(audio), options)
+    except NoSpeech:
+        return "", "no speech found"
+    return result.transcript.text, result.heard
 
 
 def _wav(audio: np.ndarray) -> bytes:

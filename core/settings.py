@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     whisper_version: str = "base"
     # which audio Whisper hears: a word of ml's pipeline, checked where the root builds its options (voicebot.wiring)
     transcribe_strategy: str = "auto"
-    mix_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    mix_ratio: float | None = Field(None, ge=0.0, le=1.0)  # None: the pipeline's measured default
     whisper_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
     whisper_beam_size: int = Field(5, ge=1, le=10)
     whisper_vad: bool = False

@@ -37,6 +37,11 @@ from ml.vad import has_speech
 # speech the mix beat the untouched note at 0-10 dB SNR and lost to it at 20 dB (BENCHMARKS.md, "Transcript WER
 # by SNR"); a range of 22 dB falls between those (most 10-dB notes are under it, no 20-dB note is).
 AUTO_MIX_BELOW_DB = 22.0
+# The share of the untouched note the mix adds back to the cleaned one: with deepfilternet3-vn1, 0.3 gave Whisper
+# base the lowest WER at 0 and 5 dB SNR (or within 0.005 of the lowest) on English dev speech (against 0.2, 0.5 and
+# 0.7) and on held-out Russian speakers and noises (against 0.2 and 0.5), the same as 0.5 at 10 dB
+# (BENCHMARKS.md, "Which share of the untouched note Whisper hears").
+MIX_RATIO = 0.3
 FRAME = 320  # 20 ms
 Stage = Literal["decoding", "denoising", "transcribing", "encoding"]
 StageCallback = Callable[[str], None]
@@ -50,7 +55,7 @@ class PipelineOptions:
 
     limit_db: float | None = None
     strategy: Strategy = "auto"
-    mix_ratio: float = 0.5  # share of the original added back for the "mix" strategy
+    mix_ratio: float = MIX_RATIO  # share of the original added back for the "mix" strategy
     language: str | None = None  # fixed language; None = detect
     language_hint: str | None = None  # the user's language, trusted when detection is unsure
     beam_size: int = 5

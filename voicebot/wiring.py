@@ -63,11 +63,12 @@ def pipeline_options(settings: Settings, *, strength: str | None = None, **overr
     options = PipelineOptions(
         limit_db=limit_db(strength or settings.denoiser_strength),
         strategy=transcribe_strategy(settings),
-        mix_ratio=settings.mix_ratio,
         beam_size=settings.whisper_beam_size,
         vad=settings.whisper_vad,
         max_duration_s=settings.max_duration_s,
     )
+    if settings.mix_ratio is not None:  # MIX_RATIO set: it wins over the pipeline's default
+        options = replace(options, mix_ratio=settings.mix_ratio)
     return replace(options, **overrides)
 
 

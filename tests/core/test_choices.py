@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from core.choices import STRENGTHS, TRANSCRIBE_LANGUAGES, limit_db
 from core.settings import Settings
+from ml.pipeline import MIX_RATIO
 from ml.strategies import STRATEGIES
 from voicebot import wiring
 
@@ -81,6 +82,12 @@ def test_settings_take_only_known_words() -> None:
     with pytest.raises(ValueError, match="original, denoised, mix, best, auto"):
         wiring.transcribe_strategy(settings)
     assert wiring.pipeline_options(Settings(_env_file=None, transcribe_strategy="mix")).strategy == "mix"
+
+
+def test_the_mix_ratio_is_the_pipelines_unless_set() -> None:
+    assert wiring.pipeline_options(Settings(_env_file=None)).mix_ratio == MIX_RATIO
+    assert wiring.pipeline_options(Settings(_env_file=None, mix_ratio=0.5)).mix_ratio == 0.5
+    assert wiring.pipeline_options(Settings(_env_file=None, mix_ratio=0.0)).mix_ratio == 0.0  # set, though falsy
 
 
 def test_the_command_refuses_an_unknown_strategy_at_once(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from ml.audio import FULL_BAND_RATE, SAMPLE_RATE, decode_audio, encode_voice, re
 from ml.denoisers import Denoiser, enhance
 from ml.loader import ModelCache
 from ml.loudness import TRUE_PEAK_DBTP, WORKING_LUFS, gain_db_to
-from ml.pipeline import AUTO_MIX_BELOW_DB, Pipeline, PipelineOptions, level_range_db
+from ml.pipeline import AUTO_MIX_BELOW_DB, MIX_RATIO, Pipeline, PipelineOptions, level_range_db
 from ml.registry import Registry
 from ml.spool import Signal, read_all
 from ml.strategies import STRATEGIES
@@ -61,9 +61,9 @@ def test_each_strategy_hears_what_it_says(models: ModelCache, note: tuple[bytes,
     expected = {
         "original": [audio],
         "denoised": [clean],
-        "mix": [0.5 * clean + 0.5 * audio],
+        "mix": [(1 - MIX_RATIO) * clean + MIX_RATIO * audio],
         "best": [audio, clean],
-        "auto": [0.5 * clean + 0.5 * audio],  # a 5-dB note is a noisy one
+        "auto": [(1 - MIX_RATIO) * clean + MIX_RATIO * audio],  # a 5-dB note is a noisy one
     }[strategy]
     assert len(listening.heard) == len(expected)
     for heard, want in zip(listening.heard, expected, strict=True):
