@@ -38,9 +38,9 @@ from ml.vad import has_speech
 # by SNR"); a range of 22 dB falls between those (most 10-dB notes are under it, no 20-dB note is).
 AUTO_MIX_BELOW_DB = 22.0
 # The share of the untouched note the mix adds back to the cleaned one: with deepfilternet3-vn1, 0.3 gave Whisper
-# base the lowest WER at 0 and 5 dB SNR (or within 0.005 of the lowest) on English dev speech (against 0.2, 0.5 and
-# 0.7) and on held-out Russian speakers and noises (against 0.2 and 0.5), the same as 0.5 at 10 dB
-# (BENCHMARKS.md, "Which share of the untouched note Whisper hears").
+# base the lowest mean WER over 0-10 dB SNR, where "auto" mixes, on English dev speech (against 0.2, 0.5 and 0.7)
+# and on held-out Russian speakers and noises (against 0.2 and 0.5), though not at every SNR (0.2 was lower at
+# 0 dB held-out, 0.5 at 5 dB dev) (BENCHMARKS.md, "Which share of the untouched note Whisper hears").
 MIX_RATIO = 0.3
 FRAME = 320  # 20 ms
 Stage = Literal["decoding", "denoising", "transcribing", "encoding"]
