@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # tests run in two processes (pytest-xdist), a module's tests in one; TEST_WORKERS=0 runs them in this process
 TEST_WORKERS ?= 2
 
-.PHONY: setup run test test-containers lint format bench clean screenshot pack-data gpu-wheels
+.PHONY: setup run test test-containers lint format bench clean screenshot pack-data pack-whisper gpu-wheels
 
 BENCH_DEBS := festival festvox-ru festvox-us-slt-hts espeak-ng asterisk-core-sounds-ru asterisk-core-sounds-ru-g722 \
 	asterisk-moh-opsound-g722
@@ -68,6 +68,9 @@ PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) py
 
 pack-data: setup
 	$(BIN)/python -m ml pack-data --out data-pack
+
+pack-whisper: setup
+	$(BIN)/python -m ml pack-whisper --out whisper-pack
 
 gpu-wheels: setup
 	rm -rf .whl && mkdir -p .whl

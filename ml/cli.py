@@ -116,6 +116,26 @@ def cmd_pack_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack_whisper(args: argparse.Namespace) -> int:
+    """Write a Whisper version's encoder alone (int8 linear weights) as ``<out>/model.bin``, for the Whisper-feature
+    loss on a machine that has neither the product's Whisper packages nor room for the whole model."""
+    from ml.errors import ModelError
+    from ml.whisper_encoder import encoder_only, read_ct2, write_ct2
+
+    registry = PathSettings().registry()
+    source = registry.resolve(registry.get("whisper", args.version))  # ModelError: an unknown version
+    if source is None:
+        raise ModelError(f"whisper version {args.version!r} has no files")
+    slim = encoder_only(read_ct2(source), args.blocks)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = write_ct2(slim, out / "model.bin")
+    print(
+        f"ml: Whisper {args.version}'s encoder written to {out / 'model.bin'} ({size / 2**20:.2f} MiB)", file=sys.stderr
+    )
+    return 0
+
+
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """The evaluation's options, shared by ``python -m ml evaluate`` and ``python -m bench.evaluate``."""
     parser.add_argument(
@@ -264,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--noise-kbps", type=float, default=24.0, help="Opus bit rate of the noise recordings")
     pack.add_argument("--max-mib", type=float, default=60.0, help="refuse a pack larger than this")
     pack.set_defaults(func=cmd_pack_data)
+    whisper = sub.add_parser("pack-whisper", help="Whisper's encoder alone, small, for the Whisper-feature loss")
+    whisper.add_argument("--out", required=True, help="folder for its model.bin (e.g. whisper-pack)")
+    whisper.add_argument("--version", default="base", help="a registered Whisper version")
+    whisper.add_argument("--blocks", type=positive_int, help="keep only the first N blocks (default: all)")
+    whisper.set_defaults(func=cmd_pack_whisper)
     evaluate = sub.add_parser("evaluate", help="PESQ, STOI, SI-SDR, DNSMOS and RTF on fixed dev mixtures")
     add_evaluate_arguments(evaluate)
     evaluate.add_argument("--out", help="also write the report (Markdown) to this file")

@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # DeepFilterNet3 fine-tuned on a lent GPU machine and exported, in one command run in the repository root there:
-#   run tool: command "bash ml/gpu_finetune.sh", carry ["data-pack", ".whl"], timeout_s 600
+#   run tool: command "bash ml/gpu_finetune.sh", carry ["data-pack"], timeout_s 600, right after a short call that
+#   carried .whl (both at once are over the 64 MiB that travels; README, "Fine-tuning DeepFilterNet3 on a lent GPU")
 # `make pack-data` and `make gpu-wheels` here first (README, "Fine-tuning on a lent GPU"). Installs the carried
 # wheels into /tmp/site, the DNSMOS models from the pack, trains ml/configs/deepfilternet3-gpu.yaml for MINUTES
 # (a run folder left by an earlier call on a still-warm machine is resumed; FRESH=1 starts over) and exports the
 # best checkpoint into $OUT (averaged with the released weights, AVERAGE): VERSION.tar.gz, .json and .md, with
 # train.log and tensorboard.tar.gz.
 # Training is stopped (SIGTERM: last.ckpt saved) in time to export before DEADLINE_S seconds from the start.
+# CONFIG picks another config sized for the device (its run folder is named after it); VERSION names the export.
 # Elsewhere (tests/ml/test_pack.py runs it on a CPU): PYTHON, SKIP_WHEELS=1, and TRAIN_ARGS (e.g. --set KEY=VALUE).
 set -euo pipefail
 
 MINUTES=${MINUTES:-8}
 VERSION=${VERSION:-deepfilternet3-gpu-v1}
-AVERAGE=${AVERAGE:-0.5}  # exported weights: AVERAGE x trained + the rest x released (WiSE-FT); empty: as trained
+AVERAGE=${AVERAGE-0.5}  # exported weights: AVERAGE x trained + the rest x released (WiSE-FT); set empty: as trained
 DEADLINE_S=${DEADLINE_S:-570}
 EXPORT_S=${EXPORT_S:-60}
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-runs/gpu-out}
-CONFIG=ml/configs/deepfilternet3-gpu.yaml
-RUN=runs/deepfilternet3-gpu
+CONFIG=${CONFIG:-ml/configs/deepfilternet3-gpu.yaml}  # deepfilternet3-whisper-mix-gpu.yaml: the transcriber's run
+RUN=runs/$(basename "$CONFIG" .yaml)
 
 say() { printf '[gpu_finetune %3ds] %s\n' "$SECONDS" "$*"; }
 

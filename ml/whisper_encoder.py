@@ -112,6 +112,64 @@ def read_ct2(path: str | Path) -> CT2Model:
     return CT2Model(version, spec, revision, variables, dtypes, aliases)
 
 
+def write_ct2(model: CT2Model, path: str | Path) -> int:
+    """Write ``model`` as a CTranslate2 ``model.bin`` (the format ``read_ct2`` reads; aliases written as such);
+    returns the bytes written."""
+    out = bytearray()
+
+    def string(text: str) -> None:
+        encoded = text.encode()
+        out.extend(struct.pack("<H", len(encoded) + 1) + encoded + b"\0")
+
+    names = [name for name in model.variables if name not in _aliased(model)]
+    out.extend(struct.pack("<I", model.binary_version))
+    string(model.spec)
+    out.extend(struct.pack("<II", model.revision, len(names)))
+    for name in names:
+        value = np.asarray(model.variables[name], dtype=_DTYPES[model.dtypes[name]])
+        string(name)
+        out.extend(struct.pack("<B", value.ndim) + struct.pack(f"<{value.ndim}I", *value.shape))
+        out.extend(struct.pack("<BI", model.dtypes[name], value.nbytes) + value.tobytes())
+    out.extend(struct.pack("<I", len(model.aliases)))
+    for alias, target in model.aliases.items():
+        string(alias)
+        string(target)
+    Path(path).write_bytes(bytes(out))
+    return len(out)
+
+
+def _aliased(model: CT2Model) -> set[str]:
+    """The names ``read_ct2`` added for aliases (an alias and its scale): written as aliases, not as variables."""
+    return {alias + suffix for alias in model.aliases for suffix in ("", "_scale")}
+
+
+def encoder_only(model: CT2Model, blocks: int | None = None) -> CT2Model:
+    """A Whisper model's encoder alone, its first ``blocks`` blocks (all when ``None``): what the Whisper-feature
+    loss needs, small enough to travel to a lent GPU machine. Linear weights are stored int8, one scale per output
+    row, as CTranslate2 quantises them when the product loads the model with ``compute_type="int8"``; the rest
+    float16."""
+    keep = re.compile(r"encoder/(?!layer_\d)|encoder/layer_(\d+)/")
+    variables: dict[str, np.ndarray] = {}
+    dtypes: dict[str, int] = {}
+    for name in model.variables:
+        match = keep.match(name)
+        if name in _aliased(model) or name.endswith("_scale") or not match:
+            continue
+        if blocks is not None and match.group(1) is not None and int(match.group(1)) >= blocks:
+            continue
+        if model.dtypes[name] in (2, 3):  # integers (num_heads)
+            variables[name], dtypes[name] = model.variables[name], model.dtypes[name]
+            continue
+        weight = model.float32(name)
+        if name.endswith("/weight") and weight.ndim == 2:
+            scale = 127.0 / np.maximum(np.abs(weight).max(axis=1), 1e-12)
+            variables[name] = np.clip(np.rint(weight * scale[:, None]), -127, 127).astype(np.int8)
+            variables[f"{name}_scale"], dtypes[name], dtypes[f"{name}_scale"] = scale.astype(np.float32), 1, 0
+        else:
+            variables[name], dtypes[name] = weight.astype(np.float16), 4
+    return CT2Model(model.binary_version, model.spec, model.revision, variables, dtypes, {})
+
+
 def sinusoids(length: int, width: int) -> torch.Tensor:
     """Whisper's position table: sines then cosines, timescales geometric from 1 to 10 000."""
     increment = math.log(10_000) / (width // 2 - 1)
@@ -246,9 +304,9 @@ class LogMel(nn.Module):
 
     def __init__(self, n_mels: int = N_MELS) -> None:
         super().__init__()
-        from faster_whisper.feature_extractor import FeatureExtractor  # its filters: the product's definition
+        import librosa  # Whisper's filters are librosa's Slaney mels (faster-whisper's copy agrees to 1e-9)
 
-        filters = FeatureExtractor.get_mel_filters(SAMPLE_RATE, N_FFT, n_mels=n_mels).astype(np.float32)
+        filters = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
         # constants, not state: a checkpoint of a module using them carries neither
         self.register_buffer("filters", torch.from_numpy(filters), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)

@@ -77,6 +77,9 @@ class TrainConfig(BaseModel):
     whisper_feature_weight: NonNegativeFloat = 0.0
     whisper_feature_layers: tuple[int, ...] = (1, 3, 5)  # blocks, 0-based (base has 6)
     whisper_feature_version: str = "base"
+    # a CTranslate2 Whisper model (folder or model.bin) to read the encoder from instead, e.g. the int8 encoder of
+    # `python -m ml pack-whisper` where the product's packages are absent (a lent GPU machine)
+    whisper_feature_model: Path | None = None
     # > 0: Whisper hears the estimate with this share of the noisy input added back, as the pipeline's mix does
     whisper_feature_mix: float = Field(0.0, ge=0.0, lt=1.0)
     # optimiser
@@ -230,10 +233,13 @@ def _whisper_loss(cfg: TrainConfig) -> WhisperFeatureLoss:
     from ml.train.losses import WhisperFeatureLoss
     from ml.whisper_encoder import WhisperEncoder
 
-    encoder = WhisperEncoder.from_registry(PathSettings().registry(), cfg.whisper_feature_version)
+    if cfg.whisper_feature_model is not None:
+        encoder = WhisperEncoder.from_ct2(cfg.whisper_feature_model)
+    else:
+        encoder = WhisperEncoder.from_registry(PathSettings().registry(), cfg.whisper_feature_version)
     log.info(
         "Whisper-feature loss: %s encoder, blocks %s, mix %g",
-        cfg.whisper_feature_version,
+        cfg.whisper_feature_model or cfg.whisper_feature_version,
         cfg.whisper_feature_layers,
         cfg.whisper_feature_mix,
     )

@@ -132,16 +132,29 @@ TINY_RUN = {  # the GPU config on a CPU: one step of tiny batches, then validati
 }
 
 
+GPU_RUNS = {  # config, the export's version, AVERAGE (None: the script's default)
+    "voice": ("deepfilternet3-gpu", "deepfilternet3-gpu-v1", None),
+    # the transcriber's run: from vn1, Whisper's encoder from whisper-pack/, exported as trained
+    "transcriber": ("deepfilternet3-whisper-mix-gpu", "deepfilternet3-whisper-v1", ""),
+}
+
+
 @pytest.mark.slow
-def test_gpu_script_trains_and_exports_without_pyav(pack: Path, tmp_path: Path) -> None:
-    """``ml/gpu_finetune.sh`` in a copy of the repository root holding the pack, PyAV withheld as on the device."""
+@pytest.mark.parametrize("run", sorted(GPU_RUNS))
+def test_gpu_script_trains_and_exports_without_pyav(pack: Path, tmp_path: Path, run: str) -> None:
+    """``ml/gpu_finetune.sh`` in a copy of the repository root holding the pack (and for the transcriber's run
+    ``python -m ml pack-whisper``'s encoder), PyAV, faster-whisper and CTranslate2 withheld as on the device."""
+    config, version, average = GPU_RUNS[run]
     root = tmp_path / "repo"
     root.mkdir()
     (root / "ml").symlink_to(REPO / "ml")
     shutil.copytree(pack, root / "data-pack")
+    if run == "transcriber":
+        assert main(["pack-whisper", "--out", str(root / "whisper-pack")]) == 0
     withheld = tmp_path / "withheld"
     withheld.mkdir()
-    (withheld / "av.py").write_text("raise ImportError('PyAV is not installed on the lent GPU machine')\n")
+    for module in ("av", "faster_whisper", "ctranslate2"):  # none is on the lent GPU machine
+        (withheld / f"{module}.py").write_text(f"raise ImportError('{module} is not installed on the device')\n")
     out = tmp_path / "out"
     env = {
         **os.environ,
@@ -150,21 +163,28 @@ def test_gpu_script_trains_and_exports_without_pyav(pack: Path, tmp_path: Path) 
         "PYTHONPATH": f"{withheld}{os.pathsep}{REPO}",
         "HOME": str(tmp_path / "home"),
         "OUT": str(out),
+        "CONFIG": f"ml/configs/{config}.yaml",
+        "VERSION": version,
         "TRAIN_ARGS": " ".join(f"--set {key}={value}" for key, value in TINY_RUN.items()),
     }
+    if average is not None:
+        env["AVERAGE"] = average
     result = subprocess.run(
         ["bash", str(REPO / "ml" / "gpu_finetune.sh")], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    version = "deepfilternet3-gpu-v1"
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{version}.tar.gz", f"{version}.json", f"{version}.md", "train.log", "tensorboard.tar.gz"]
     )
     assert "step 1 validation:" in (out / "train.log").read_text() and "val/dnsmos_ovrl" in log
     card = json.loads((out / f"{version}.json").read_text())
     assert card["format"] == "voicebot-denoiser/onnx-deepfilternet3" and card["training"]["steps"] == 1
-    assert card["training"]["weights_averaged"].startswith("0.5 x these weights")  # WiSE-FT, as the CPU version
-    assert (root / "runs" / "deepfilternet3-gpu" / "checkpoints" / "best.ckpt").is_file()
+    if run == "voice":
+        assert card["training"]["weights_averaged"].startswith("0.5 x these weights")  # WiSE-FT, as the CPU version
+    else:
+        assert "weights_averaged" not in card["training"]  # AVERAGE set empty: as trained, not mixed with stock
+        assert "Whisper-feature loss: whisper-pack encoder" in log
+    assert (root / "runs" / config / "checkpoints" / "best.ckpt").is_file()
     with tarfile.open(out / f"{version}.tar.gz") as archive:
         assert sum(name.endswith(".onnx") for name in archive.getnames()) == 3

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from bench import common, wer_curve
+from ml.cli import main
 from ml.models import build_model
 from ml.paths import PathSettings
 from ml.train.losses import EnhancementLoss, WhisperFeatureLoss
@@ -87,15 +88,18 @@ def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
     shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two steps of DeepFilterNet3 from the shipped deepfilternet3-vn1 with the Whisper-feature loss beside the
-    spectral ones (heard on the mix, as the transcriber's config does), on tiny data: every step computes it, the
-    weights move, the checkpoint holds no Whisper."""
+    spectral ones (heard on the mix, as the transcriber's config does), on tiny data, the encoder read from
+    ``python -m ml pack-whisper``'s file as on a lent GPU machine: every step computes it, the weights move, the
+    checkpoint holds no Whisper."""
     data = make_tiny_data(shared, tmp_path / "data")
+    assert main(["pack-whisper", "--out", str(tmp_path / "whisper-pack")]) == 0
     cfg = load_config(  # the shipped fine-tune config, smoke-sized
         CONFIGS / "deepfilternet3.yaml",
         name="smoke-whisper",
         init_from=str(ROOT / "ml" / "weights" / "deepfilternet3-vn1.tar.gz"),
         whisper_feature_weight=1.0,
         whisper_feature_mix=0.3,  # as the transcriber's config: Whisper hears the mix
+        whisper_feature_model=str(tmp_path / "whisper-pack"),
         batch_size=2,
         max_steps=2,
         epoch_steps=2,
@@ -124,6 +128,11 @@ def test_smoke_fine_tune_of_vn1_with_the_whisper_feature_loss(
         return total, parts
 
     monkeypatch.setattr(EnhancementLoss, "forward", recording)
+
+    def not_the_registry(*args: object) -> WhisperEncoder:
+        raise AssertionError("the encoder was to come from the packed file")
+
+    monkeypatch.setattr(WhisperEncoder, "from_registry", not_the_registry)
     start = build_model(cfg.arch, cfg.model)
     from ml.train.run import _init_weights
 
