@@ -2,7 +2,8 @@
 
 For a loss that judges audio as Whisper hears it: differentiable from the waveform to any block's output, on
 batches of short crops (1–30 s, no padding to 30 s). The weights are read from the same file faster-whisper loads
-(``read_ct2``, dequantised to float32), so nothing comes from a hub; ``WhisperEncoder.from_registry`` finds it
+(``read_ct2``, dequantised to float32), or from the encoder alone written smaller (``encoder_only``, for a machine
+without the product's packages), so nothing comes from a hub; ``WhisperEncoder.from_registry`` finds it
 through ``ml.registry`` as the product does (Whisper base: its two packages' parts joined once into the cache).
 
 CTranslate2's binary format (``ctranslate2/specs/model_spec.py``, ``_serialize``; read in ``src/models/model.cc``),
@@ -37,7 +38,7 @@ HOP = 160
 N_MELS = 80
 CHUNK_FRAMES = 3000  # 30 s of features, what faster-whisper feeds the encoder
 _DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2", 5: "<u2"}  # 5: bfloat16, kept as its 16 bits
-_BFLOAT16 = 5
+_FLOAT32, _INT8, _FLOAT16, _BFLOAT16 = 0, 1, 4, 5
 READABLE_VERSIONS = range(4, 7)  # typed variables (4) up to the current format (6); the Whisper packages carry 6
 
 
@@ -145,15 +146,16 @@ def _aliased(model: CT2Model) -> set[str]:
 
 def encoder_only(model: CT2Model, blocks: int | None = None) -> CT2Model:
     """A Whisper model's encoder alone, its first ``blocks`` blocks (all when ``None``): what the Whisper-feature
-    loss needs, small enough to travel to a lent GPU machine. Linear weights are stored int8, one scale per output
-    row, as CTranslate2 quantises them when the product loads the model with ``compute_type="int8"``; the rest
-    float16."""
+    loss needs, small enough to travel to a lent GPU machine. Linear weights are stored int8 with one scale per
+    output row (CTranslate2's int8 scheme, which ``read_ct2`` reads; the product runs Whisper in int8 too); the
+    rest float16."""
     keep = re.compile(r"encoder/(?!layer_\d)|encoder/layer_(\d+)/")
+    aliased = _aliased(model)
     variables: dict[str, np.ndarray] = {}
     dtypes: dict[str, int] = {}
     for name in model.variables:
         match = keep.match(name)
-        if name in _aliased(model) or name.endswith("_scale") or not match:
+        if name in aliased or name.endswith("_scale") or not match:
             continue
         if blocks is not None and match.group(1) is not None and int(match.group(1)) >= blocks:
             continue
@@ -164,9 +166,10 @@ def encoder_only(model: CT2Model, blocks: int | None = None) -> CT2Model:
         if name.endswith("/weight") and weight.ndim == 2:
             scale = 127.0 / np.maximum(np.abs(weight).max(axis=1), 1e-12)
             variables[name] = np.clip(np.rint(weight * scale[:, None]), -127, 127).astype(np.int8)
-            variables[f"{name}_scale"], dtypes[name], dtypes[f"{name}_scale"] = scale.astype(np.float32), 1, 0
+            variables[f"{name}_scale"], dtypes[f"{name}_scale"] = scale.astype(np.float32), _FLOAT32
+            dtypes[name] = _INT8
         else:
-            variables[name], dtypes[name] = weight.astype(np.float16), 4
+            variables[name], dtypes[name] = weight.astype(np.float16), _FLOAT16
     return CT2Model(model.binary_version, model.spec, model.revision, variables, dtypes, {})
 
 
@@ -304,7 +307,7 @@ class LogMel(nn.Module):
 
     def __init__(self, n_mels: int = N_MELS) -> None:
         super().__init__()
-        import librosa  # Whisper's filters are librosa's Slaney mels (faster-whisper's copy agrees to 1e-9)
+        import librosa  # Whisper's filters are librosa's Slaney mels (faster-whisper's copy agrees within 2e-9)
 
         filters = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
         # constants, not state: a checkpoint of a module using them carries neither
