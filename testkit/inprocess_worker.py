@@ -22,11 +22,13 @@ SETTLE_S = 3.0  # how long a job still running at the end of a test is given to 
 
 @asynccontextmanager
 async def inprocess_worker(settings: Settings, pipeline: PipelineRunner, arq: ArqRedis) -> AsyncIterator[Worker]:
-    """A worker for ``settings`` polling every 50 ms; ready once it has published its loaded models in ``arq``."""
+    """A worker for ``settings`` polling every 50 ms; ready once it has published its loaded models in ``arq`` and
+    recorded its health (arq does that after its first poll, not at start-up: a test right after start-up found
+    no health key under load)."""
     worker = make_worker(wiring.worker_setup(settings, pipeline=pipeline), handle_signals=False, poll_delay=0.05)
     task = asyncio.create_task(worker.async_run())
     for _ in range(600):
-        if await arq.keys(LOADED_KEY + "*") or task.done():
+        if (await arq.keys(LOADED_KEY + "*") and await arq.exists(worker.health_check_key)) or task.done():
             break
         await asyncio.sleep(0.05)
     try:
