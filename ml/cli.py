@@ -119,14 +119,9 @@ def cmd_pack_data(args: argparse.Namespace) -> int:
 def cmd_pack_whisper(args: argparse.Namespace) -> int:
     """Write a Whisper version's encoder alone (int8 linear weights) as ``<out>/model.bin``, for the Whisper-feature
     loss on a machine that has neither the product's Whisper packages nor room for the whole model."""
-    from ml.errors import ModelError
-    from ml.whisper_encoder import encoder_only, read_ct2, write_ct2
+    from ml.whisper_encoder import encoder_only, read_ct2, whisper_files, write_ct2
 
-    registry = PathSettings().registry()
-    source = registry.resolve(registry.get("whisper", args.version))  # ModelError: an unknown version
-    if source is None:
-        raise ModelError(f"whisper version {args.version!r} has no files")
-    slim = encoder_only(read_ct2(source), args.blocks)
+    slim = encoder_only(read_ct2(whisper_files(PathSettings().registry(), args.version)), args.blocks)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     size = write_ct2(slim, out / "model.bin")

@@ -113,6 +113,15 @@ def read_ct2(path: str | Path) -> CT2Model:
     return CT2Model(version, spec, revision, variables, dtypes, aliases)
 
 
+def whisper_files(registry: Registry, version: str) -> Path:
+    """The folder a registered Whisper version runs from (``Registry.resolve``: for ``base`` the two packages'
+    parts joined once into the cache); ``ModelError`` for an unknown version or one without files."""
+    path = registry.resolve(registry.get("whisper", version))
+    if path is None:
+        raise ModelError(f"whisper version {version!r} has no files")
+    return path
+
+
 def write_ct2(model: CT2Model, path: str | Path) -> int:
     """Write ``model`` as a CTranslate2 ``model.bin`` (the format ``read_ct2`` reads; aliases written as such);
     returns the bytes written."""
@@ -289,10 +298,7 @@ class WhisperEncoder(nn.Module):
     def from_registry(cls, registry: Registry, version: str = "base") -> WhisperEncoder:
         """The encoder of a registered Whisper version, from the files the product runs (``Registry.resolve``:
         for ``base`` the two packages' parts joined once into the cache); no hub unless the version is a hub's."""
-        path = registry.resolve(registry.get("whisper", version))
-        if path is None:
-            raise ModelError(f"whisper version {version!r} has no files")
-        return cls.from_ct2(path)
+        return cls.from_ct2(whisper_files(registry, version))
 
 
 class LogMel(nn.Module):
